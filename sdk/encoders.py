@@ -1,0 +1,55 @@
+"""Per-modality encoders of the Lightweight M-fusHER (seed 000 sections 4.4 and 5.2).
+
+    features (B, T, F)        ─┐
+    frames   (B, T, C, H, W) ──┼─> [frame CNN | embedding] -> depthwise-separable temporal
+    tokens   (B, T) int       ─┘    convs -> one BiGRU layer -> (B, T, hidden_size)
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sdk.layers import BiGRU, BiLSTM, DepthwiseSeparableConv1d, FrameEncoder
+from sdk.spec import FEATURES, FRAMES, TOKENS, ModalitySpec, ModelSpec
+
+
+class ModalityEncoder(nn.Module):
+    """Encodes one modality's sequence into `hidden_size`-wide steps.
+
+    Widths that PNAO may have pruned are read from `spec.widths` under the keys
+    `<name>.frame`, `<name>.embed`, `<name>.conv<i>` and `<name>.rnn` (units per direction).
+    """
+
+    def __init__(self, modality: ModalitySpec, spec: ModelSpec):
+        super().__init__()
+        self.kind = modality.kind
+        widths = spec.widths
+        prefix = modality.name
+        depthwise = spec.components.depthwise_conv
+        if modality.kind == FRAMES:
+            self.front: nn.Module = FrameEncoder(
+                modality.channels, width=widths.get(f"{prefix}.frame", 32), depthwise=depthwise
+            )
+            width = self.front.out_dim
+        elif modality.kind == TOKENS:
+            width = widths.get(f"{prefix}.embed", 64)
+            self.front = nn.Embedding(modality.vocab_size, width, padding_idx=0)
+        else:
+            self.front = nn.Identity()
+            width = modality.feature_dim
+        convs = []
+        for i in range(spec.conv_layers):
+            out = widths.get(f"{prefix}.conv{i}", spec.hidden_size)
+            convs.append(DepthwiseSeparableConv1d(width, out, spec.conv_kernel, depthwise=depthwise))
+            width = out
+        self.convs = nn.Sequential(*convs)
+        self.dropout = nn.Dropout(spec.dropout)
+        units = widths.get(f"{prefix}.rnn", spec.hidden_size // 2)
+        recurrent = BiGRU if spec.components.recurrent == "gru" else BiLSTM
+        self.rnn = recurrent(width, units)
+        self.out_dim = 2 * units
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.front(x)
+        x = self.dropout(self.convs(x))
+        return self.dropout(self.rnn(x))

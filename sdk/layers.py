@@ -1,0 +1,219 @@
+"""Building blocks of the encoders: depthwise-separable convolutions and recurrences.
+
+The recurrent layers are written out by hand instead of using nn.GRU / nn.LSTM,
+for two reasons measured in ../shared/docs/toolchain.md:
+
+* export speed: nn.GRU lowered to ExecuTorch is cut into dozens of XNNPACK
+  subgraphs by `split`/`squeeze` copies; here every gate has its own weight, the
+  input projection of all steps is one matmul, and the two directions run as one
+  batched recurrence (one `bmm` per gate per step), so no split op exists;
+* structured pruning: hidden unit j of a direction is row j of each gate's input
+  weight and row and column j of each gate's recurrent weight, a layout PNAO's
+  pruners can cut directly.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class DepthwiseSeparableConv1d(nn.Module):
+    """Temporal depthwise conv (one k-tap filter per channel) then a 1x1 pointwise conv.
+
+    Parameters: C*k + C*C_out instead of the dense C*C_out*k (MobileNet, seed 000 sec. 3.3).
+    Input and output are (B, T, C): sequence-major like the rest of the model.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, depthwise: bool = True):
+        super().__init__()
+        padding = kernel_size // 2
+        if depthwise:
+            self.depthwise = nn.Conv1d(in_channels, in_channels, kernel_size, padding=padding, groups=in_channels)
+            self.pointwise = nn.Conv1d(in_channels, out_channels, 1)
+        else:  # the "no depthwise conv" ablation: one dense convolution
+            self.depthwise = nn.Identity()
+            self.pointwise = nn.Conv1d(in_channels, out_channels, kernel_size, padding=padding)
+        self.activation = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.transpose(1, 2)
+        x = self.activation(self.pointwise(self.depthwise(x)))
+        return x.transpose(1, 2)
+
+
+class FrameEncoder(nn.Module):
+    """Depthwise-separable 2-D CNN applied to every frame: (B, T, C, H, W) -> (B, T, width).
+
+    A plain 3x3 stem (depthwise is meaningless on 1-3 input channels), then
+    stride-2 depthwise-separable blocks, then global average pooling.
+    """
+
+    def __init__(self, in_channels: int, width: int = 32, blocks: int = 2, depthwise: bool = True):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, stride=2, padding=1), nn.ReLU()]
+        for _ in range(blocks):
+            if depthwise:
+                layers += [
+                    nn.Conv2d(width, width, 3, stride=2, padding=1, groups=width),
+                    nn.Conv2d(width, width, 1),
+                ]
+            else:
+                layers += [nn.Conv2d(width, width, 3, stride=2, padding=1)]
+            layers.append(nn.ReLU())
+        self.cnn = nn.Sequential(*layers)
+        self.out_dim = width
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        b, t = frames.shape[0], frames.shape[1]
+        x = self.cnn(frames.reshape(b * t, *frames.shape[2:]))
+        return x.mean(dim=(2, 3)).reshape(b, t, -1)
+
+
+class BidirectionalRecurrence(nn.Module):
+    """A one-layer bidirectional recurrence with explicit per-gate weights.
+
+    For each gate g, `input_weight[g]` is (2, H, F) and `recurrent_weight[g]` is
+    (2, H, H): index 0 is the forward direction, 1 the backward one. Both directions
+    step together; the backward one reads the time-reversed input.
+    Input (B, T, F) -> output (B, T, 2H): forward units then backward units.
+    """
+
+    gates: tuple[str, ...] = ()
+
+    def __init__(self, input_size: int, hidden_per_direction: int):
+        super().__init__()
+        h = hidden_per_direction
+        bound = 1.0 / math.sqrt(h)
+
+        def param(*shape: int) -> nn.Parameter:
+            return nn.Parameter(torch.empty(*shape).uniform_(-bound, bound))
+
+        # Input weights of both directions in one matrix per gate: rows [0, H) are the
+        # forward units, rows [H, 2H) the backward ones.
+        self.input_weight = nn.ParameterDict({g: param(2 * h, input_size) for g in self.gates})
+        self.input_bias = nn.ParameterDict({g: param(2 * h) for g in self.gates})
+        self.recurrent_weight = nn.ParameterDict({g: param(2, h, h) for g in self.gates})
+        self.recurrent_bias = nn.ParameterDict({g: param(2, 1, h) for g in self.gates})
+
+    @property
+    def hidden_per_direction(self) -> int:
+        return self.recurrent_weight[self.gates[0]].shape[1]
+
+    @property
+    def input_size(self) -> int:
+        return self.input_weight[self.gates[0]].shape[1]
+
+    def project_inputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The input contribution of every gate at every step: one matmul per gate.
+
+        Returns gate -> (T, B, 2H), time-major so that one step is a plain slice.
+        """
+        time_major = x.transpose(0, 1)
+        return {g: nn.functional.linear(time_major, self.input_weight[g], self.input_bias[g]) for g in self.gates}
+
+    def recurrent(self, gate: str, h: torch.Tensor | None) -> torch.Tensor:
+        """W_hg h + b_hg for both directions at once: (2, B, H) -> (2, B, H); h = None is h = 0."""
+        if h is None:
+            return self.recurrent_bias[gate]
+        return torch.baddbmm(self.recurrent_bias[gate], h, self.recurrent_weight[gate].transpose(1, 2))
+
+    def step(self, inputs: dict[str, torch.Tensor], state: tuple[torch.Tensor, ...] | None) -> tuple[torch.Tensor, ...]:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, F) -> (B, T, 2H).
+
+        Written with static slices, views, cat and bmm only (no select, flip or
+        zeros), so the whole unrolled recurrence stays inside one XNNPACK partition.
+        At step i the forward direction reads time i and the backward one time T-1-i.
+        """
+        projected = self.project_inputs(x)
+        t = x.shape[1]
+        h = self.hidden_per_direction
+        state = None
+        forward_out, backward_out = [], []
+        for i in range(t):
+            j = t - 1 - i
+            inputs = {
+                g: torch.cat([p[i : i + 1, :, :h], p[j : j + 1, :, h:]], dim=0)
+                for g, p in projected.items()
+            }
+            state = self.step(inputs, state)
+            forward_out.append(state[0][0:1])
+            backward_out.append(state[0][1:2])
+        backward_out.reverse()
+        forward_seq = torch.cat(forward_out, dim=0)  # (T, B, H)
+        backward_seq = torch.cat(backward_out, dim=0)
+        return torch.cat([forward_seq, backward_seq], dim=-1).transpose(0, 1)
+
+
+class BiGRU(BidirectionalRecurrence):
+    """Bidirectional GRU (Cho et al. 2014), gates r (reset), z (update), n (candidate).
+
+    r = sigma(W_ir x + b_ir + W_hr h + b_hr)
+    z = sigma(W_iz x + b_iz + W_hz h + b_hz)
+    n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+    h' = (1 - z) * n + z * h
+    """
+
+    gates = ("r", "z", "n")
+
+    def step(self, inputs, state):
+        h = None if state is None else state[0]
+        r = torch.sigmoid(inputs["r"] + self.recurrent("r", h))
+        z = torch.sigmoid(inputs["z"] + self.recurrent("z", h))
+        n = torch.tanh(inputs["n"] + r * self.recurrent("n", h))
+        if h is None:
+            return ((1 - z) * n,)
+        return ((1 - z) * n + z * h,)
+
+
+class BiLSTM(BidirectionalRecurrence):
+    """Bidirectional LSTM (the "BiGRU -> LSTM" ablation of seed 000 sec. 6.5).
+
+    i, f, o = sigma(W x + U h + b); g = tanh(W_g x + U_g h + b_g)
+    c' = f * c + i * g; h' = o * tanh(c')
+    """
+
+    gates = ("i", "f", "g", "o")
+
+    def step(self, inputs, state):
+        h, c = (None, None) if state is None else state
+        i = torch.sigmoid(inputs["i"] + self.recurrent("i", h))
+        f = torch.sigmoid(inputs["f"] + self.recurrent("f", h))
+        g = torch.tanh(inputs["g"] + self.recurrent("g", h))
+        o = torch.sigmoid(inputs["o"] + self.recurrent("o", h))
+        c = i * g if c is None else f * c + i * g
+        return (o * torch.tanh(c), c)
+
+
+def mean_over_last(x: torch.Tensor) -> torch.Tensor:
+    """Mean over the last dimension, keepdim, as XNNPACK's global average pooling.
+
+    XNNPACK only delegates `mean.dim` on 4-D tensors over dims (2, 3); viewing
+    (..., D) as (1, N, D, 1) turns a row mean into exactly that.
+    """
+    rows = x.reshape(1, -1, x.shape[-1], 1).mean(dim=(2, 3), keepdim=True)
+    return rows.reshape(*x.shape[:-1], 1)
+
+
+class LayerNorm(nn.LayerNorm):
+    """nn.LayerNorm over the last dimension, written in ops XNNPACK delegates.
+
+    `native_layer_norm` is not in ExecuTorch's XNNPACK partitioner; this computes
+    y = (x - mean) / sqrt(var + eps) * weight + bias with the same parameters
+    (so checkpoints and torch-pruning treat it as nn.LayerNorm).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        centered = x - mean_over_last(x)
+        normed = centered * torch.rsqrt(mean_over_last(centered * centered) + self.eps)
+        return normed * self.weight + self.bias
+
+
+def mean_over_steps(x: torch.Tensor) -> torch.Tensor:
+    """(B, T, D) -> (B, D), the step mean as 4-D global average pooling."""
+    b, t, d = x.shape
+    return x.transpose(1, 2).reshape(b, d, t, 1).mean(dim=(2, 3), keepdim=True).reshape(b, d)

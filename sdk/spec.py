@@ -1,0 +1,220 @@
+"""The model spec: the one description of a model that every stage reads.
+
+Training writes it, PNAO updates its widths, the exporters embed it in the
+artifact manifest, and the runtimes (Python, Kotlin, Swift) parse the same JSON.
+If a stage needs a fact about the model, it reads it here, never a constant of
+its own.
+
+A spec is made of plain dataclasses with a JSON round-trip and a version field:
+
+    spec = ModelSpec(modalities=[...], class_names=[...])
+    text = spec.to_json()
+    assert ModelSpec.from_json(text) == spec
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+SPEC_VERSION = 1
+
+#: The kinds of one step of a modality.
+FEATURES = "features"  # a feature vector of `feature_dim` floats
+FRAMES = "frames"  # an image of `channels` x `height` x `width` floats
+TOKENS = "tokens"  # a token id into `vocabulary`
+MODALITY_KINDS = (FEATURES, FRAMES, TOKENS)
+
+#: The fusion heads behind one interface (see sdk.fusion).
+FUSION_TYPES = ("gated", "concat", "gated2", "fbp", "cbp", "cbgp", "entropy")
+
+#: How an encoder's sequence becomes one vector per modality.
+POOLING_TYPES = ("mean", "last")
+
+
+class SpecError(ValueError):
+    """A spec (or manifest) that is malformed or of an unsupported version."""
+
+
+@dataclass
+class Normalization:
+    """Per-feature (or per-channel, for frames) mean and standard deviation.
+
+    Inputs are normalized as ``(x - mean) / std`` before they enter the model.
+    Empty lists mean "no normalization" (token modalities).
+    """
+
+    mean: list[float] = field(default_factory=list)
+    std: list[float] = field(default_factory=list)
+
+
+@dataclass
+class ModalitySpec:
+    """One input modality: its name, what one step is, and how many steps.
+
+    kind:
+        ``features``: each step is a vector of ``feature_dim`` floats;
+        ``frames``: each step is an image ``channels x height x width``;
+        ``tokens``: each step is an integer id into ``vocabulary``.
+    seq_len:
+        The number of steps the model takes (shorter inputs are left-padded
+        with zeros after normalization, longer ones keep their last steps).
+    """
+
+    name: str
+    kind: str
+    seq_len: int
+    feature_dim: int = 0
+    channels: int = 0
+    height: int = 0
+    width: int = 0
+    vocabulary: list[str] = field(default_factory=list)
+    normalization: Normalization = field(default_factory=Normalization)
+
+    def step_shape(self) -> tuple[int, ...]:
+        """Shape of one step of this modality as the model takes it."""
+        if self.kind == FEATURES:
+            return (self.feature_dim,)
+        if self.kind == FRAMES:
+            return (self.channels, self.height, self.width)
+        return ()
+
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one sample (without the batch dimension)."""
+        return (self.seq_len, *self.step_shape())
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocabulary)
+
+    def validate(self) -> None:
+        if not self.name or not self.name.isidentifier():
+            raise SpecError(f"modality name {self.name!r} must be a Python identifier, e.g. 'audio'")
+        if self.kind not in MODALITY_KINDS:
+            raise SpecError(f"modality {self.name!r}: kind {self.kind!r} is not one of {MODALITY_KINDS}")
+        if self.seq_len < 1:
+            raise SpecError(f"modality {self.name!r}: seq_len must be >= 1, got {self.seq_len}")
+        if self.kind == FEATURES and self.feature_dim < 1:
+            raise SpecError(f"modality {self.name!r}: a 'features' modality needs feature_dim >= 1")
+        if self.kind == FRAMES and min(self.channels, self.height, self.width) < 1:
+            raise SpecError(f"modality {self.name!r}: a 'frames' modality needs channels, height and width >= 1")
+        if self.kind == TOKENS and len(self.vocabulary) < 3:
+            raise SpecError(f"modality {self.name!r}: a 'tokens' modality needs a vocabulary (with <pad>, <unk>)")
+        norm = self.normalization
+        if len(norm.mean) != len(norm.std):
+            raise SpecError(f"modality {self.name!r}: normalization mean and std differ in length")
+        expected = {FEATURES: self.feature_dim, FRAMES: self.channels, TOKENS: 0}[self.kind]
+        if norm.mean and len(norm.mean) != expected:
+            raise SpecError(
+                f"modality {self.name!r}: normalization has {len(norm.mean)} values, expected {expected}"
+            )
+        if any(s <= 0 for s in norm.std):
+            raise SpecError(f"modality {self.name!r}: normalization std must be > 0")
+
+
+@dataclass
+class Components:
+    """Switches for the ablations of seed 000 section 6.5 (all on = the full model)."""
+
+    depthwise_conv: bool = True  # False: dense temporal convolutions
+    recurrent: str = "gru"  # "gru" (BiGRU) or "lstm" (BiLSTM)
+    cross_attention: bool = True
+    gating: bool = True  # False: mean of the present modalities
+    focal_loss: bool = True  # False: cross-entropy
+
+
+@dataclass
+class ModelSpec:
+    """Everything needed to build, train, export and run one model."""
+
+    modalities: list[ModalitySpec]
+    class_names: list[str]
+    hidden_size: int = 128  # BiGRU output width (64 units per direction)
+    fusion: str = "gated"
+    components: Components = field(default_factory=Components)
+    pooling: str = "mean"
+    conv_kernel: int = 3
+    conv_layers: int = 1
+    attention_heads: int = 4
+    ffn_size: int = 128
+    dropout: float = 0.2
+    #: Per-layer widths after PNAO pruning (name -> width); empty = the defaults.
+    widths: dict[str, int] = field(default_factory=dict)
+    dataset: str = ""
+    version: int = SPEC_VERSION
+
+    # ----------------------------------------------------------------- access
+    @property
+    def modality_names(self) -> list[str]:
+        return [m.name for m in self.modalities]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def modality(self, name: str) -> ModalitySpec:
+        for m in self.modalities:
+            if m.name == name:
+                return m
+        raise KeyError(f"no modality {name!r}; this model has {self.modality_names}")
+
+    def validate(self) -> "ModelSpec":
+        if self.version != SPEC_VERSION:
+            raise SpecError(
+                f"spec version {self.version} is not supported (this emoedge reads version {SPEC_VERSION}); "
+                "re-export the model with this emoedge version"
+            )
+        if not self.modalities:
+            raise SpecError("a spec needs at least one modality")
+        names = self.modality_names
+        if len(set(names)) != len(names):
+            raise SpecError(f"modality names must be unique, got {names}")
+        for m in self.modalities:
+            m.validate()
+        if len(self.class_names) < 2:
+            raise SpecError("a spec needs at least two class names")
+        if self.fusion not in FUSION_TYPES:
+            raise SpecError(f"fusion {self.fusion!r} is not one of {FUSION_TYPES}")
+        if self.pooling not in POOLING_TYPES:
+            raise SpecError(f"pooling {self.pooling!r} is not one of {POOLING_TYPES}")
+        if self.hidden_size < 2 or self.hidden_size % 2:
+            raise SpecError(f"hidden_size must be even (two directions), got {self.hidden_size}")
+        if self.components.recurrent not in ("gru", "lstm"):
+            raise SpecError(f"components.recurrent must be 'gru' or 'lstm', got {self.components.recurrent!r}")
+        return self
+
+    # ------------------------------------------------------------- round-trip
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelSpec":
+        try:
+            data = dict(data)
+            modalities = []
+            for m in data.pop("modalities"):
+                m = dict(m)
+                m["normalization"] = Normalization(**m.get("normalization", {}))
+                modalities.append(ModalitySpec(**m))
+            components = Components(**data.pop("components", {}))
+            spec = cls(modalities=modalities, components=components, **data)
+        except (KeyError, TypeError) as err:
+            raise SpecError(f"malformed model spec: {err}") from err
+        return spec.validate()
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelSpec":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise SpecError(f"model spec is not valid JSON: {err}") from err
+        return cls.from_dict(data)
+
+
+def subset_name(names: list[str] | tuple[str, ...]) -> str:
+    """The canonical name of a modality subset: sorted names joined by '+'."""
+    return "+".join(sorted(names))

@@ -1,0 +1,191 @@
+"""Train a model: `python -m sdk.train --dataset {synthetic,mosi,meld,npz} --data PATH --out RUN_DIR`.
+
+Writes into RUN_DIR: model.pt (spec + weights + train config), spec.json,
+metrics.json, history.json, curves.png, confusion.png.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from sdk.checkpoint import save_checkpoint, write_json
+from sdk.data import DATASETS, MultimodalDataset, fit_normalization, load_dataset
+from sdk.metrics import confusion
+from sdk.model import EmotionModel, count_parameters
+from sdk.plots import plot_confusion, plot_training_curves
+from sdk.spec import FUSION_TYPES, Components, ModelSpec
+from sdk.training import TrainConfig, evaluate_split, fit, predict, to_tensors
+
+#: Per-dataset model defaults. MOSI and MELD samples end with the target utterance,
+#: so its step ("last") is what gets classified; the context reaches it through the GRU.
+DATASET_DEFAULTS = {
+    "synthetic": {"pooling": "mean"},
+    "mosi": {"pooling": "last"},
+    "meld": {"pooling": "last"},
+    "npz": {"pooling": "mean"},
+}
+
+
+def build_spec(dataset: MultimodalDataset, **overrides) -> ModelSpec:
+    """A spec for `dataset`: its modalities with normalization fitted on train, its classes."""
+    options = {**DATASET_DEFAULTS.get(dataset.name, {}), **overrides}
+    return ModelSpec(
+        modalities=fit_normalization(dataset), class_names=list(dataset.class_names), dataset=dataset.name, **options
+    ).validate()
+
+
+def select_modalities(dataset: MultimodalDataset, names: list[str]) -> MultimodalDataset:
+    """Keep only the named modalities (e.g. a text-only model); samples with none of them are dropped."""
+    unknown = set(names) - set(dataset.modality_names)
+    if unknown:
+        raise ValueError(f"unknown modalities {sorted(unknown)}; {dataset.name} has {dataset.modality_names}")
+    keep = [i for i, n in enumerate(dataset.modality_names) if n in names]
+    reduced = dataclasses.replace(
+        dataset,
+        modalities=[dataset.modalities[i] for i in keep],
+        inputs={n: dataset.inputs[n] for n in names},
+        lengths={n: dataset.lengths[n] for n in names},
+        presence=dataset.presence[:, keep],
+    )
+    return reduced.subset(reduced.presence.sum(axis=1) > 0)
+
+
+def train_run(
+    dataset: MultimodalDataset,
+    out: Path | None,
+    config: TrainConfig,
+    progress: bool = True,
+    val_fraction: float = 0.15,
+    **spec_options,
+) -> tuple[EmotionModel, dict]:
+    """Train on `dataset` and (if `out`) write the run directory. Returns (model, metrics)."""
+    started = time.perf_counter()
+    torch.manual_seed(config.seed)
+    dataset = dataset.with_validation(val_fraction, seed=config.seed)
+    spec = build_spec(dataset, **spec_options)
+    tensors = to_tensors(dataset, spec)
+    model = EmotionModel(spec)
+    result = fit(model, tensors, config, progress=progress)
+    metrics = {
+        "dataset": dataset.name,
+        "params": count_parameters(model),
+        "train_seconds": time.perf_counter() - started,
+        "best_epoch": result["best_epoch"],
+        "epochs_run": len(result["history"]),
+        "val": evaluate_split(model, tensors["val"]),
+        "test": evaluate_split(model, tensors["test"]) if "test" in tensors else {},
+        "sizes": {split: len(t) for split, t in tensors.items()},
+        "config": dataclasses.asdict(config),
+    }
+    if out is not None:
+        out = Path(out)
+        save_checkpoint(out, model, {"train_config": dataclasses.asdict(config), "metrics": metrics})
+        write_json(out / "spec.json", spec.to_dict())
+        write_json(out / "metrics.json", metrics)
+        write_json(out / "history.json", result["history"])
+        plot_training_curves(result["history"], out / "curves.png", config.monitor)
+        if "test" in tensors:
+            probs, _ = predict(model, tensors["test"])
+            matrix = confusion(tensors["test"].labels.numpy(), probs.argmax(1), spec.num_classes)
+            plot_confusion(matrix, spec.class_names, out / "confusion.png")
+    return model, metrics
+
+
+def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("model")
+    g.add_argument("--fusion", choices=FUSION_TYPES, default="gated")
+    g.add_argument("--hidden-size", type=int, default=128, help="BiGRU output width (both directions)")
+    g.add_argument("--ffn-size", type=int, default=128)
+    g.add_argument("--dropout", type=float, default=0.2)
+    g.add_argument("--pooling", choices=("mean", "last"), help="default: last for mosi/meld, mean otherwise")
+    g.add_argument("--modalities", help="comma-separated subset to train on, e.g. text")
+    g.add_argument("--dense-conv", action="store_true", help="ablation: dense instead of depthwise conv")
+    g.add_argument("--lstm", action="store_true", help="ablation: BiLSTM instead of BiGRU")
+    g.add_argument("--no-attention", action="store_true", help="ablation: no cross-modal attention")
+    g.add_argument("--no-gating", action="store_true", help="ablation: mean of present modalities")
+    g.add_argument("--cross-entropy", action="store_true", help="ablation: cross-entropy instead of focal loss")
+
+
+def spec_options(args: argparse.Namespace) -> dict:
+    options = {
+        "fusion": args.fusion,
+        "hidden_size": args.hidden_size,
+        "ffn_size": args.ffn_size,
+        "dropout": args.dropout,
+        "components": Components(
+            depthwise_conv=not args.dense_conv,
+            recurrent="lstm" if args.lstm else "gru",
+            cross_attention=not args.no_attention,
+            gating=not args.no_gating,
+            focal_loss=not args.cross_entropy,
+        ),
+    }
+    if args.pooling:
+        options["pooling"] = args.pooling
+    return options
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("data")
+    g.add_argument("--dataset", choices=DATASETS, default="synthetic")
+    g.add_argument("--data", help="dataset directory or .npz file (default: $EMOEDGE_DATA or ../shared/datasets)")
+    g.add_argument("--context", type=int, help="utterances of context before the target (mosi, meld)")
+
+
+def load_from_args(args: argparse.Namespace) -> MultimodalDataset:
+    options = {"context": args.context} if args.context is not None and args.dataset in ("mosi", "meld") else {}
+    dataset = load_dataset(args.dataset, args.data, **options)
+    if getattr(args, "modalities", None):
+        dataset = select_modalities(dataset, [m.strip() for m in args.modalities.split(",")])
+    return dataset
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("training")
+    defaults = TrainConfig()
+    for field in dataclasses.fields(TrainConfig):
+        flag = "--" + field.name.replace("_", "-")
+        g.add_argument(flag, type=type(getattr(defaults, field.name)), default=getattr(defaults, field.name))
+    g.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sdk.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_arguments(parser)
+    parser.add_argument("--out", default="runs/train", help="run directory to write")
+    add_spec_arguments(parser)
+    add_train_arguments(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        dataset = load_from_args(args)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    model, metrics = train_run(dataset, Path(args.out), config_from_args(args), progress=not args.quiet,
+                               **spec_options(args))
+    test = metrics["test"]
+    print(
+        f"{dataset.name}: {metrics['params']:,} parameters, {metrics['train_seconds']:.0f} s, "
+        f"best epoch {metrics['best_epoch']}; test accuracy {test.get('accuracy', float('nan')):.4f}, "
+        f"UA {test.get('unweighted_accuracy', float('nan')):.4f}, weighted F1 {test.get('weighted_f1', float('nan')):.4f}, "
+        f"macro F1 {test.get('macro_f1', float('nan')):.4f}"
+    )
+    print(f"wrote {args.out}/ (model.pt, metrics.json, curves.png, confusion.png)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""The training loop: focal loss, AdamW, clipping, modality dropout, noise, early stopping.
+
+`fit` is used by `python -m sdk.train` and by PNAO's sparse pre-training and
+learning-rate-rewinding retraining: the learning rate is a pure function of the
+epoch (`TrainConfig.lr_at`), so a run can replay any stretch of the schedule.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from sdk.data import MultimodalDataset, normalize
+from sdk.data.augment import inject_noise, modality_dropout
+from sdk.losses import FocalLoss, inverse_frequency_weights
+from sdk.metrics import classification_metrics
+from sdk.model import EmotionModel
+from sdk.spec import ModelSpec
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 60  # the length of the learning-rate schedule (cosine decay)
+    batch_size: int = 32
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.05
+    weight_decay: float = 1e-2
+    grad_clip: float = 1.0
+    patience: int = 12  # early stopping: epochs without a better validation metric
+    monitor: str = "weighted_f1"
+    focal_gamma: float = 2.0
+    class_weights: str = "none"  # "none" or "inverse" (inverse class frequency)
+    modality_dropout: float = 0.3  # chance to drop each present modality (one always stays)
+    noise: float = 0.5  # chance to apply time/feature masking, frame or word dropout per batch
+    l1: float = 0.0  # sparse training: + l1 * sum |theta| (PNAO, seed 003 eq. 8)
+    seed: int = 0
+
+    def lr_at(self, epoch: int) -> float:
+        """Cosine decay from `lr` to `lr * min_lr_ratio` over `epochs` epochs."""
+        progress = min(epoch, self.epochs) / max(1, self.epochs)
+        low = self.lr * self.min_lr_ratio
+        return low + 0.5 * (self.lr - low) * (1 + math.cos(math.pi * progress))
+
+
+@dataclass
+class SplitTensors:
+    """One split as model inputs: tensors in spec order, presence, labels."""
+
+    inputs: list[torch.Tensor]
+    presence: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batch(self, index: torch.Tensor) -> "SplitTensors":
+        return SplitTensors([x[index] for x in self.inputs], self.presence[index], self.labels[index])
+
+
+def to_tensors(dataset: MultimodalDataset, spec: ModelSpec) -> dict[str, SplitTensors]:
+    """Normalize with the spec's statistics and split into train / val / test tensors."""
+    arrays = normalize(dataset, spec.modalities)
+    out = {}
+    for split in ("train", "val", "test"):
+        mask = dataset.split == split
+        if not mask.any():
+            continue
+        out[split] = SplitTensors(
+            [torch.from_numpy(arrays[name][mask]) for name in spec.modality_names],
+            torch.from_numpy(dataset.presence[mask].astype(np.float32)),
+            torch.from_numpy(dataset.labels[mask].astype(np.int64)),
+        )
+    return out
+
+
+@torch.no_grad()
+def predict(model: EmotionModel, data: SplitTensors, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities (N, C) and gate weights (N, M) in eval mode."""
+    model.eval()
+    probs, weights = [], []
+    for start in range(0, len(data), batch_size):
+        part = data.batch(torch.arange(start, min(start + batch_size, len(data))))
+        logits, gate = model(*part.inputs, part.presence)
+        probs.append(torch.softmax(logits, dim=-1))
+        weights.append(gate)
+    return torch.cat(probs).numpy(), torch.cat(weights).numpy()
+
+
+def evaluate_split(model: EmotionModel, data: SplitTensors) -> dict[str, float]:
+    probs, _ = predict(model, data)
+    return classification_metrics(data.labels.numpy(), probs.argmax(axis=1))
+
+
+def make_loss(spec: ModelSpec, config: TrainConfig, train_labels: torch.Tensor) -> torch.nn.Module:
+    """Focal loss (gamma from the config) or, for the focal-loss ablation, cross-entropy."""
+    weights = None
+    if config.class_weights == "inverse":
+        weights = inverse_frequency_weights(train_labels, spec.num_classes)
+    gamma = config.focal_gamma if spec.components.focal_loss else 0.0
+    return FocalLoss(gamma=gamma, class_weights=weights)
+
+
+def l1_norm(model: torch.nn.Module) -> torch.Tensor:
+    """sum |theta| over weight matrices and kernels (biases and norms excluded)."""
+    return sum(p.abs().sum() for name, p in model.named_parameters() if p.dim() > 1)
+
+
+def fit(
+    model: EmotionModel,
+    data: dict[str, SplitTensors],
+    config: TrainConfig,
+    start_epoch: int = 0,
+    end_epoch: int | None = None,
+    early_stopping: bool = True,
+    progress: bool = True,
+    on_epoch: Callable[[int, dict], None] | None = None,
+) -> dict:
+    """Train epochs [start_epoch, end_epoch) and keep the weights of the best validation epoch.
+
+    Returns {"history": [...], "best_epoch", "best_val", "seconds"}; the model
+    holds the best weights afterwards.
+    """
+    end_epoch = config.epochs if end_epoch is None else end_epoch
+    torch.manual_seed(config.seed + start_epoch)
+    generator = torch.Generator().manual_seed(config.seed + start_epoch)
+    train, val = data["train"], data.get("val", data["train"])
+    loss_fn = make_loss(model.spec, config, train.labels)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr_at(start_epoch), weight_decay=config.weight_decay)
+    modalities = model.spec.modalities
+    best_score, best_epoch, best_state, stale = -math.inf, start_epoch, copy.deepcopy(model.state_dict()), 0
+    history = []
+    started = time.perf_counter()
+    bar = tqdm(range(start_epoch, end_epoch), desc="train", unit="epoch", disable=not progress, leave=False)
+    for epoch in bar:
+        model.train()
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr_at(epoch)
+        order = torch.randperm(len(train), generator=generator)
+        total, batches = 0.0, 0
+        for start in range(0, len(train), config.batch_size):
+            batch = train.batch(order[start : start + config.batch_size])
+            presence = batch.presence
+            if config.modality_dropout > 0 and len(modalities) > 1:
+                presence = modality_dropout(presence, config.modality_dropout, generator)
+            named = dict(zip(model.spec.modality_names, batch.inputs))
+            if config.noise > 0:
+                named = inject_noise(named, modalities, generator, p=config.noise)
+            inputs = [named[m.name] * _mask(presence, i, named[m.name]) for i, m in enumerate(modalities)]
+            logits, _ = model(*inputs, presence)
+            loss = loss_fn(logits, batch.labels)
+            if config.l1 > 0:
+                loss = loss + config.l1 * l1_norm(model)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            total += float(loss)
+            batches += 1
+        val_metrics = evaluate_split(model, val)
+        record = {"epoch": epoch, "lr": config.lr_at(epoch), "train_loss": total / max(1, batches), "val": val_metrics}
+        history.append(record)
+        score = val_metrics[config.monitor]
+        if score > best_score:
+            best_score, best_epoch, stale = score, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+        bar.set_postfix(loss=f"{record['train_loss']:.3f}", val=f"{score:.3f}", best=f"{best_score:.3f}")
+        if on_epoch:
+            on_epoch(epoch, record)
+        if early_stopping and stale >= config.patience:
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    return {
+        "history": history,
+        "best_epoch": best_epoch,
+        "best_val": best_score,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _mask(presence: torch.Tensor, i: int, x: torch.Tensor) -> torch.Tensor:
+    """Presence of modality i shaped to broadcast over x (dropped modalities become zero)."""
+    m = presence[:, i].reshape(-1, *([1] * (x.dim() - 1)))
+    return m.to(x.dtype)
+
+
+def config_from_dict(data: dict) -> TrainConfig:
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in data.items() if k in names})
