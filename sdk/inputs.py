@@ -41,18 +41,26 @@ def _as_array(name: str, value, modality: ModalitySpec) -> np.ndarray:
     return value
 
 
-def _pad(name: str, x: np.ndarray, modality: ModalitySpec) -> np.ndarray:
-    """(B, t, *step) -> (B, T, *step): keep the last T steps, left-pad with zeros."""
+def _check_shape(name: str, x: np.ndarray, modality: ModalitySpec) -> np.ndarray:
+    """Accept (t, *step) or (B, t, *step); return (B, t, *step)."""
     step = modality.step_shape()
+    if x.ndim == 1 + len(step):
+        x = x[None]
     if x.ndim != 2 + len(step) or tuple(x.shape[2:]) != step:
         raise InputError(
-            f"{name}: expected shape (steps, {', '.join(map(str, step))}) or (batch, steps, ...)"
+            f"{name}: expected shape (steps, {', '.join(map(str, step))}) or (batch, steps, ...), got {x.shape}"
             if step
-            else f"{name}: expected shape (steps,) or (batch, steps)"
+            else f"{name}: expected shape (steps,) or (batch, steps), got {x.shape}"
         )
-    t = x.shape[1]
-    if t == 0:
+    if x.shape[1] == 0:
         raise InputError(f"{name}: has zero steps; pass {name}=None if the modality is absent")
+    return x
+
+
+def _pad(x: np.ndarray, modality: ModalitySpec) -> np.ndarray:
+    """(B, t, *step) -> (B, T, *step): keep the last T steps, left-pad with zeros."""
+    step = modality.step_shape()
+    t = x.shape[1]
     if t >= modality.seq_len:
         return x[:, t - modality.seq_len :]
     pad = np.zeros((x.shape[0], modality.seq_len - t, *step), dtype=x.dtype)
@@ -90,10 +98,8 @@ def prepare_inputs(spec: ModelSpec, **modalities) -> tuple[list[torch.Tensor], t
         value = modalities.get(m.name)
         if value is None:
             continue
-        x = _as_array(m.name, value, m)
-        single = x.ndim == 1 + len(m.step_shape())
-        x = x[None] if single else x
-        x = _pad(m.name, normalize_steps(x, m) if m.kind != TOKENS else x, m)
+        x = _check_shape(m.name, _as_array(m.name, value, m), m)
+        x = _pad(normalize_steps(x, m), m)
         if batch is not None and x.shape[0] != batch:
             raise InputError(f"{m.name}: batch size {x.shape[0]} differs from the other modalities' {batch}")
         batch = x.shape[0]

@@ -34,11 +34,14 @@ class TrainConfig:
     weight_decay: float = 1e-2
     grad_clip: float = 1.0
     patience: int = 12  # early stopping: epochs without a better validation metric
+    keep: str = "best"  # "best": weights of the best validation epoch; "last": run the whole schedule
     monitor: str = "weighted_f1"
     focal_gamma: float = 2.0
     class_weights: str = "none"  # "none" or "inverse" (inverse class frequency)
     modality_dropout: float = 0.3  # chance to drop each present modality (one always stays)
-    noise: float = 0.5  # chance to apply time/feature masking, frame or word dropout per batch
+    noise: float = 0.5  # chance to apply time/feature masking, frame or word dropout per sample
+    feature_noise: float = 0.0  # std of Gaussian noise added to feature steps (normalized units)
+    target_dropout: float = 0.0  # chance to blank the last step (the target utterance) of a sample
     l1: float = 0.0  # sparse training: + l1 * sum |theta| (PNAO, seed 003 eq. 8)
     seed: int = 0
 
@@ -124,6 +127,8 @@ def fit(
 ) -> dict:
     """Train epochs [start_epoch, end_epoch) and keep the weights of the best validation epoch.
 
+    With `config.keep == "last"` there is no early stopping and the final weights are
+    kept (for data whose validation split cannot be trusted, e.g. MOSI: see RESULTS.md).
     Returns {"history": [...], "best_epoch", "best_val", "seconds"}; the model
     holds the best weights afterwards.
     """
@@ -151,7 +156,9 @@ def fit(
                 presence = modality_dropout(presence, config.modality_dropout, generator)
             named = dict(zip(model.spec.modality_names, batch.inputs))
             if config.noise > 0:
-                named = inject_noise(named, modalities, generator, p=config.noise)
+                named = inject_noise(named, modalities, generator, p=config.noise, gaussian=config.feature_noise)
+            if config.target_dropout > 0:
+                named = drop_last_step(named, config.target_dropout, generator)
             inputs = [named[m.name] * _mask(presence, i, named[m.name]) for i, m in enumerate(modalities)]
             logits, _ = model(*inputs, presence)
             loss = loss_fn(logits, batch.labels)
@@ -175,16 +182,36 @@ def fit(
         bar.set_postfix(loss=f"{record['train_loss']:.3f}", val=f"{score:.3f}", best=f"{best_score:.3f}")
         if on_epoch:
             on_epoch(epoch, record)
-        if early_stopping and stale >= config.patience:
+        if early_stopping and config.keep == "best" and stale >= config.patience:
             break
-    model.load_state_dict(best_state)
+    if config.keep == "last":
+        best_epoch, best_score = history[-1]["epoch"], history[-1]["val"][config.monitor]
+    else:
+        model.load_state_dict(best_state)
     model.eval()
     return {
         "history": history,
         "best_epoch": best_epoch,
         "best_val": best_score,
+        "kept": config.keep,
         "seconds": time.perf_counter() - started,
     }
+
+
+def drop_last_step(inputs: dict[str, torch.Tensor], p: float, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """Blank the last step of every modality for a random `p` of the samples.
+
+    For context datasets (mosi, meld) the last step is the target utterance: without
+    it the model must predict from the preceding context, so it learns to use it.
+    """
+    first = next(iter(inputs.values()))
+    rows = torch.rand(first.shape[0], generator=generator) < p
+    out = {}
+    for name, x in inputs.items():
+        keep = torch.ones_like(x, dtype=torch.bool)
+        keep[:, -1] = ~rows.reshape(-1, *([1] * (x.dim() - 2)))
+        out[name] = torch.where(keep, x, torch.zeros_like(x))
+    return out
 
 
 def _mask(presence: torch.Tensor, i: int, x: torch.Tensor) -> torch.Tensor:

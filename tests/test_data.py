@@ -75,6 +75,19 @@ def _pooled(d: MultimodalDataset, x: dict[str, np.ndarray], name: str) -> np.nda
     return np.concatenate([mean, std], axis=1)
 
 
+def _calibrated_log_probs(dist: np.ndarray, labels: np.ndarray, fit: np.ndarray) -> np.ndarray:
+    """log softmax(-dist / t), with the temperature t that fits the `fit` rows best."""
+    best = None
+    for t in np.geomspace(0.5, 200, 40):
+        z = -dist / t
+        z = z - z.max(1, keepdims=True)
+        log_probs = z - np.log(np.exp(z).sum(1, keepdims=True))
+        likelihood = log_probs[fit, labels[fit]].mean()
+        if best is None or likelihood > best[0]:
+            best = (likelihood, log_probs)
+    return best[1]
+
+
 def test_synthetic_each_modality_is_informative_and_fusion_helps(synthetic):
     d = synthetic
     x = normalize(d, fit_normalization(d))
@@ -92,7 +105,7 @@ def test_synthetic_each_modality_is_informative_and_fusion_helps(synthetic):
         accuracy = (predicted[test & present] == d.labels[test & present]).mean()
         accuracies.append((predicted[all_present] == d.labels[all_present]).mean())
         assert 0.45 < accuracy < 0.9, f"{name}: nearest-centroid accuracy {accuracy:.2f}"
-        scores -= (dist - dist.mean(1, keepdims=True)) / dist.std()
+        scores += _calibrated_log_probs(dist, d.labels, train & present) * present[:, None]
     fused = (scores[all_present].argmax(1) == d.labels[all_present]).mean()
     assert fused > max(accuracies) + 0.03, (fused, accuracies)
 
@@ -337,6 +350,16 @@ def test_mosi_missing_file_is_named(mosi_dir, tmp_path):
         if f.name != "video_test0.csv":
             (tmp_path / f.name).symlink_to(f)
     with pytest.raises(FileNotFoundError, match="video_test0.csv.*transcripts.csv"):
+        load_dataset("mosi", tmp_path)
+
+
+@pytest.mark.data
+def test_mosi_malformed_file_is_named(mosi_dir, tmp_path):
+    for f in mosi_dir.iterdir():
+        if f.name != "audio_test0.csv":
+            (tmp_path / f.name).symlink_to(f)
+    (tmp_path / "audio_test0.csv").write_text('"1.0","2.0","0"\n')
+    with pytest.raises(ValueError, match=r"audio_test0.csv: row 1 has 3 columns, expected 74"):
         load_dataset("mosi", tmp_path)
 
 

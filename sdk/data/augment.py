@@ -44,6 +44,7 @@ def inject_noise(
     feature_mask: float = 0.2,
     frame_drop: float = 0.25,
     word_drop: float = 0.1,
+    gaussian: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """A new inputs dict with modality-appropriate noise on a random `p` of the samples.
 
@@ -53,6 +54,8 @@ def inject_noise(
     frames:   on a `p` of the samples, each frame is zeroed with probability `frame_drop`;
     tokens:   on a `p` of the samples, each real word is replaced by <unk> (id 1) with
         probability `word_drop` (padding 0 and <sep> are never touched).
+    gaussian: on every sample, N(0, gaussian^2) is added to the non-padded values of
+        features modalities (normalized units; 0 = off).
     Names not among `modalities` are passed through unchanged.
     """
     out = dict(inputs)
@@ -66,6 +69,10 @@ def inject_noise(
             steps = _span_mask(batch, t, time_mask, p, generator, x.device)  # (B, T)
             feats = _span_mask(batch, f, feature_mask, p, generator, x.device)  # (B, F)
             mask = steps[:, :, None] | feats[:, None, :]
+            if gaussian > 0:
+                real = (x != 0).any(dim=2, keepdim=True)
+                noise = torch.randn(x.shape, generator=generator, device=x.device) * gaussian
+                x = torch.where(real, x + noise, x)
             out[m.name] = torch.where(mask, torch.zeros_like(x), x)
         elif m.kind == FRAMES:
             rows = _uniform((batch, 1), generator, x.device) < p
