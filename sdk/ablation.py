@@ -14,12 +14,18 @@ import statistics
 import sys
 from pathlib import Path
 
-import torch
 from tqdm.auto import tqdm
 
 from sdk.checkpoint import atomic_write_bytes, write_json
 from sdk.spec import FUSION_TYPES, Components
-from sdk.train import add_data_arguments, add_train_arguments, config_from_args, load_from_args, train_run
+from sdk.train import (
+    add_data_arguments,
+    add_train_arguments,
+    config_from_args,
+    data_options_from_args,
+    load_from_args,
+    train_run,
+)
 
 #: (row name, spec overrides) for seed 000 section 6.5.
 SWITCHES = [
@@ -77,16 +83,13 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", choices=("all", "switches", "heads"), default="all")
     parser.add_argument("--out", default="runs/ablation")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
         dataset = load_from_args(args)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     rows = {"all": SWITCHES + HEADS, "switches": SWITCHES, "heads": SWITCHES[:1] + HEADS}[args.rows]
-    options = {"context": args.context} if args.context is not None else {}
-    results = run_rows(dataset, rows, config_from_args(args), args.seeds, options)
+    results = run_rows(dataset, rows, config_from_args(args), args.seeds, data_options_from_args(args))
     table = to_markdown(results)
     print(table)
     out = Path(args.out)

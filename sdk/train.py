@@ -159,6 +159,9 @@ def data_options_from_args(args: argparse.Namespace) -> dict:
 
 
 def load_from_args(args: argparse.Namespace) -> MultimodalDataset:
+    """Apply --threads and load the dataset the arguments name (raises FileNotFoundError/ValueError)."""
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
     dataset = load_dataset(args.dataset, args.data, **data_options_from_args(args))
     if getattr(args, "modalities", None):
         dataset = select_modalities(dataset, [m.strip() for m in args.modalities.split(",")])
@@ -190,8 +193,6 @@ def main(argv: list[str] | None = None) -> int:
     add_train_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
         dataset = load_from_args(args)
     except (FileNotFoundError, ValueError) as err:
