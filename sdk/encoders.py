@@ -40,7 +40,8 @@ class ModalityEncoder(nn.Module):
         convs = []
         for i in range(spec.conv_layers):
             out = widths.get(f"{prefix}.conv{i}", spec.hidden_size)
-            convs.append(DepthwiseSeparableConv1d(width, out, spec.conv_kernel, depthwise=depthwise))
+            stride = spec.conv_stride if i == 0 else 1
+            convs.append(DepthwiseSeparableConv1d(width, out, spec.conv_kernel, depthwise=depthwise, stride=stride))
             width = out
         self.convs = nn.Sequential(*convs)
         self.dropout = nn.Dropout(spec.dropout)

@@ -26,15 +26,16 @@ class DepthwiseSeparableConv1d(nn.Module):
     Input and output are (B, T, C): sequence-major like the rest of the model.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, depthwise: bool = True):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, depthwise: bool = True,
+                 stride: int = 1):
         super().__init__()
         padding = kernel_size // 2
         if depthwise:
-            self.depthwise = nn.Conv1d(in_channels, in_channels, kernel_size, padding=padding, groups=in_channels)
+            self.depthwise = nn.Conv1d(in_channels, in_channels, kernel_size, stride, padding, groups=in_channels)
             self.pointwise = nn.Conv1d(in_channels, out_channels, 1)
         else:  # the "no depthwise conv" ablation: one dense convolution
             self.depthwise = nn.Identity()
-            self.pointwise = nn.Conv1d(in_channels, out_channels, kernel_size, padding=padding)
+            self.pointwise = nn.Conv1d(in_channels, out_channels, kernel_size, stride, padding)
         self.activation = nn.GELU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -136,6 +136,9 @@ class ModelSpec:
     pooling: str = "mean"
     conv_kernel: int = 3
     conv_layers: int = 1
+    #: Stride of the first temporal conv: T steps become ceil(T / stride) recurrent steps
+    #: (the recurrence's per-step cost dominates latency: ../docs toolchain measurements).
+    conv_stride: int = 1
     attention_heads: int = 4
     ffn_size: int = 128
     dropout: float = 0.2
@@ -180,6 +183,8 @@ class ModelSpec:
             raise SpecError(f"pooling {self.pooling!r} is not one of {POOLING_TYPES}")
         if self.hidden_size < 2 or self.hidden_size % 2:
             raise SpecError(f"hidden_size must be even (two directions), got {self.hidden_size}")
+        if self.conv_stride < 1 or self.conv_layers < 1:
+            raise SpecError(f"conv_stride and conv_layers must be >= 1, got {self.conv_stride}, {self.conv_layers}")
         if self.components.recurrent not in ("gru", "lstm"):
             raise SpecError(f"components.recurrent must be 'gru' or 'lstm', got {self.components.recurrent!r}")
         return self

@@ -26,7 +26,7 @@ from sdk.training import TrainConfig, evaluate_split, fit, predict, to_tensors
 DATASET_DEFAULTS = {
     "synthetic": {"pooling": "mean"},
     "mosi": {"pooling": "last"},
-    "meld": {"pooling": "last"},
+    "meld": {"pooling": "last", "conv_stride": 2},
     "npz": {"pooling": "mean"},
 }
 
@@ -39,6 +39,7 @@ DATASET_DEFAULTS = {
 #: to read the preceding context (the signal that transfers to unseen videos).
 TRAIN_DEFAULTS = {
     "mosi": {"epochs": 30, "keep": "last", "feature_noise": 1.0, "target_dropout": 0.3},
+    "meld": {"epochs": 20, "patience": 5, "batch_size": 64},
 }
 
 

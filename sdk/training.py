@@ -168,7 +168,7 @@ def fit(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
-            total += float(loss)
+            total += loss.item()
             batches += 1
         val_metrics = evaluate_split(model, val)
         record = {"epoch": epoch, "lr": config.lr_at(epoch), "train_loss": total / max(1, batches), "val": val_metrics}

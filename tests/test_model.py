@@ -147,3 +147,13 @@ def test_prepare_inputs_pads_normalizes_and_masks():
 def test_bad_inputs_are_rejected_with_errors_naming_the_modality(kwargs, message):
     with pytest.raises(InputError, match=message):
         prepare_inputs(make_spec(), **kwargs)
+
+
+def test_conv_stride_shortens_the_recurrence():
+    spec = make_spec(conv_stride=2, hidden_size=16, ffn_size=16, attention_heads=2)
+    model = EmotionModel(spec).eval()
+    xs = random_inputs(spec, batch=2)
+    encoded = model.encoders["audio"](xs[0])
+    assert encoded.shape == (2, 4, 16)  # 8 steps at stride 2
+    logits, _ = model(*xs, torch.ones(2, 3))
+    assert torch.isfinite(logits).all()
