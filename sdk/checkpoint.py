@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from sdk.model import EmotionModel
+from sdk.model import EmotionModel, build_model
 from sdk.spec import ModelSpec
 
 CHECKPOINT_NAME = "model.pt"
@@ -69,7 +69,7 @@ def load_checkpoint(path: Path | str) -> tuple[EmotionModel, dict[str, Any]]:
         spec = ModelSpec.from_dict(payload["spec"])
     except Exception as err:  # a truncated or foreign file
         raise ValueError(f"{path} is not a readable emoedge checkpoint ({err}); re-run training to recreate it") from err
-    model = EmotionModel(spec)
+    model = build_model(spec)
     model.load_state_dict(payload["state_dict"])
     model.eval()
     return model, payload

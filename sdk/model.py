@@ -106,5 +106,14 @@ class EmotionModel(nn.Module):
         return self.classifier(self.ffn(fused)), weights
 
 
+def build_model(spec: ModelSpec) -> nn.Module:
+    """The network a spec describes: EmotionModel (mfusher) or MFDRModel (mfdr)."""
+    if spec.architecture == "mfdr":
+        from sdk.mfdr import MFDRModel
+
+        return MFDRModel(spec)
+    return EmotionModel(spec)
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

@@ -29,6 +29,9 @@ MODALITY_KINDS = (FEATURES, FRAMES, TOKENS)
 #: The fusion heads behind one interface (see sdk.fusion).
 FUSION_TYPES = ("gated", "concat", "gated2", "fbp", "cbp", "cbgp", "entropy")
 
+#: The model families a spec can describe.
+ARCHITECTURES = ("mfusher", "mfdr")
+
 #: How an encoder's sequence becomes one vector per modality.
 POOLING_TYPES = ("mean", "last")
 
@@ -142,6 +145,10 @@ class ModelSpec:
     attention_heads: int = 4
     ffn_size: int = 128
     dropout: float = 0.2
+    #: The architecture: "mfusher" (seed 000, sdk.model) or "mfdr" (seed 002, audio + text, sdk.mfdr).
+    architecture: str = "mfusher"
+    #: MFDR options (see sdk.mfdr.MFDR_DEFAULTS); only read when architecture == "mfdr".
+    mfdr: dict[str, Any] = field(default_factory=dict)
     #: Per-layer widths after PNAO pruning (name -> width); empty = the defaults.
     widths: dict[str, int] = field(default_factory=dict)
     dataset: str = ""
@@ -179,6 +186,8 @@ class ModelSpec:
             raise SpecError("a spec needs at least two class names")
         if self.fusion not in FUSION_TYPES:
             raise SpecError(f"fusion {self.fusion!r} is not one of {FUSION_TYPES}")
+        if self.architecture not in ARCHITECTURES:
+            raise SpecError(f"architecture {self.architecture!r} is not one of {ARCHITECTURES}")
         if self.pooling not in POOLING_TYPES:
             raise SpecError(f"pooling {self.pooling!r} is not one of {POOLING_TYPES}")
         if self.hidden_size < 2 or self.hidden_size % 2:

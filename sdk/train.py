@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
@@ -16,9 +17,9 @@ import torch
 from sdk.checkpoint import save_checkpoint, write_json
 from sdk.data import DATASETS, MultimodalDataset, fit_normalization, load_dataset
 from sdk.metrics import confusion
-from sdk.model import EmotionModel, count_parameters
+from sdk.model import EmotionModel, build_model, count_parameters
 from sdk.plots import plot_confusion, plot_training_curves
-from sdk.spec import FUSION_TYPES, Components, ModelSpec
+from sdk.spec import ARCHITECTURES, FUSION_TYPES, Components, ModelSpec
 from sdk.training import TrainConfig, evaluate_split, fit, predict, to_tensors
 
 #: Per-dataset model defaults. MOSI and MELD samples end with the target utterance,
@@ -86,7 +87,7 @@ def train_run(
     dataset = dataset.with_validation(val_fraction, seed=config.seed)
     spec = build_spec(dataset, **spec_options)
     tensors = to_tensors(dataset, spec)
-    model = EmotionModel(spec)
+    model = build_model(spec)
     result = fit(model, tensors, config, progress=progress)
     metrics = {
         "dataset": dataset.name,
@@ -116,6 +117,9 @@ def train_run(
 
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("model")
+    g.add_argument("--architecture", choices=ARCHITECTURES, default="mfusher",
+                   help="mfusher (seed 000) or mfdr (seed 002; needs --modalities audio,text)")
+    g.add_argument("--mfdr", default="{}", help='MFDR options as JSON, e.g. \'{"adaptive": false, "window": 3}\'')
     g.add_argument("--fusion", choices=FUSION_TYPES, default="gated")
     g.add_argument("--hidden-size", type=int, default=128, help="BiGRU output width (both directions)")
     g.add_argument("--ffn-size", type=int, default=128)
@@ -130,7 +134,13 @@ def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def spec_options(args: argparse.Namespace) -> dict:
+    try:
+        mfdr = json.loads(args.mfdr)
+    except json.JSONDecodeError as err:
+        raise SystemExit(f"error: --mfdr is not valid JSON ({err})")
     options = {
+        "architecture": args.architecture,
+        "mfdr": mfdr,
         "fusion": args.fusion,
         "hidden_size": args.hidden_size,
         "ffn_size": args.ffn_size,

@@ -1,0 +1,261 @@
+"""PNAO: progressive network architecture optimization by structured pruning (seed 003, Algorithm 1).
+
+    python -m compress.pnao --rounds 5                          # trains a synthetic base first
+    python -m compress.pnao --checkpoint runs/mosi --rounds 5 --out runs/pnao_mosi
+
+1. Θ^0: sparse training, loss + α‖Θ‖₁ (eq. 8; `--l1`). A checkpoint trained without it
+   gets the last `--rewind-epochs` epochs of its schedule replayed with the L1 term.
+2-3. Node importance γ = mean |row| (eq. 10) and one global mask γ ≥ k·max γ (eq. 11; `--naor`).
+4. The masked nodes are removed physically (compress.prune, torch-pruning DepGraph);
+   widths stay multiples of `--round-to`.
+5. Learning-rate rewinding (Renda et al. 2020): retrain from the pruned weights over the
+   last `--rewind-epochs` epochs of the original schedule (with the L1 term still on).
+6. Repeat for `--rounds`; every round is evaluated and the best on validation is kept.
+
+Writes RUN_DIR/pnao.json ({"rounds": [...], "best_round", "seconds", "best_checkpoint"}),
+pnao_details.json (widths, what each round pruned, full metrics), rounds.png (Fig. 3),
+weights.png (Fig. 4), best/model.pt (its spec holds the pruned widths) and one atomic
+checkpoint per finished round in RUN_DIR/rounds/; `--resume` continues after the last one.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from compress.importance import plan_pruning
+from compress.measure import latency_ms, model_size, weight_histogram
+from compress.plots import plot_rounds, plot_weight_distributions
+from compress.prune import build_graph, current_widths, node_groups, prune_nodes, rebuild
+from sdk.checkpoint import load_checkpoint, save_checkpoint, write_json
+from sdk.data import load_dataset
+from sdk.model import EmotionModel
+from sdk.training import SplitTensors, TrainConfig, config_from_dict, evaluate_split, fit, to_tensors
+
+REPORTED_METRICS = ("accuracy", "weighted_f1")
+
+
+@dataclass
+class PnaoOptions:
+    rounds: int = 5
+    naor: float = 0.05  # k of eq. 11
+    round_to: int = 8
+    rewind_epochs: int = 10
+    l1: float = 1e-5  # α of eq. 8
+    tolerance: float = 0.0  # best round: the smallest model within this of the best validation metric
+
+    def same_run(self, other: "PnaoOptions") -> bool:
+        """Whether a resumed run may continue `other` (only the number of rounds may change)."""
+        return dataclasses.replace(self, rounds=0) == dataclasses.replace(other, rounds=0)
+
+
+def rewind_retrain(model: EmotionModel, data: dict[str, SplitTensors], config: TrainConfig, options: PnaoOptions,
+                   round_index: int, progress: bool) -> dict:
+    """Replay the last `rewind_epochs` epochs of the schedule (the LR is a function of the epoch)."""
+    config = dataclasses.replace(config, l1=options.l1, seed=config.seed + 1000 * round_index)
+    start = max(0, config.epochs - options.rewind_epochs)
+    return fit(model, data, config, start_epoch=start, end_epoch=config.epochs, progress=progress)
+
+
+def evaluate_round(model: EmotionModel, data: dict[str, SplitTensors], round_index: int) -> tuple[dict, dict]:
+    """The round's row of pnao.json and its details (full metrics, widths, |θ| histogram)."""
+    size = model_size(model)
+    metrics = {split: evaluate_split(model, data[split]) for split in ("val", "test") if split in data}
+    record = {
+        "round": round_index,
+        "params": size["params"],
+        "macs": size["macs"],
+        "val": {k: metrics["val"][k] for k in REPORTED_METRICS},
+        "test": {k: metrics["test"][k] for k in REPORTED_METRICS} if "test" in metrics else {},
+        "latency_ms": latency_ms(model),
+    }
+    details = {"round": round_index, "metrics": metrics, "widths": current_widths(model),
+               "weight_histogram": weight_histogram(model)}
+    return record, details
+
+
+def prune_round(model: EmotionModel, options: PnaoOptions) -> tuple[EmotionModel, dict]:
+    """Eqs. 10-11 and physical removal; returns the rebuilt, smaller model and what was cut."""
+    graph = build_graph(model)
+    groups = node_groups(model)
+    plan = plan_pruning(graph, groups, options.naor, options.round_to)
+    for group in groups:
+        prune_nodes(graph, group, plan.pruned[group.name])
+    return rebuild(model), {"threshold": plan.threshold, "groups": plan.summary()}
+
+
+def select_best(records: list[dict], tolerance: float, monitor: str = "weighted_f1") -> int:
+    """The round with the best validation metric; ties (within `tolerance`) go to the fewest parameters."""
+    top = max(r["val"][monitor] for r in records)
+    candidates = [r for r in records if r["val"][monitor] >= top - tolerance - 1e-12]
+    return min(candidates, key=lambda r: (r["params"], r["round"]))["round"]
+
+
+def round_path(out: Path, round_index: int) -> Path:
+    return out / "rounds" / f"round_{round_index}.pt"
+
+
+def last_completed(out: Path) -> tuple[EmotionModel, dict] | None:
+    """The newest readable round checkpoint (a torn write never replaces a good one: writes are atomic)."""
+    paths = sorted((out / "rounds").glob("round_*.pt"), key=lambda p: int(p.stem.split("_")[1]), reverse=True)
+    for path in paths:
+        try:
+            return load_checkpoint(path)
+        except ValueError:
+            continue
+    return None
+
+
+def run_pnao(
+    model: EmotionModel,
+    data: dict[str, SplitTensors],
+    config: TrainConfig,
+    out: Path,
+    options: PnaoOptions,
+    resume: bool = False,
+    progress: bool = True,
+    extra: dict | None = None,
+    on_round: Callable[[int, dict], None] | None = None,
+) -> dict:
+    """Algorithm 1 on `model` (the base, round 0). Returns the content of pnao.json."""
+    out = Path(out)
+    extra = dict(extra or {})
+    started = time.perf_counter()
+    state = {"records": [], "details": [], "seconds": 0.0}
+    previous = last_completed(out) if resume else None
+    if previous is not None:
+        model, payload = previous
+        state = payload["pnao"]
+        stored = PnaoOptions(**state["options"])
+        if not options.same_run(stored):
+            raise ValueError(f"--resume: {out} was started with {stored}, not {options}; use another --out")
+    elif resume:
+        print(f"--resume: no finished round in {out}/rounds, starting from round 0", file=sys.stderr)
+    state["options"] = dataclasses.asdict(options)
+    done = len(state["records"])
+    bar = tqdm(range(done, options.rounds + 1), desc="PNAO", unit="round", disable=not progress,
+               initial=done, total=options.rounds + 1)
+    for round_index in bar:
+        if round_index == 0:
+            pruned = {"threshold": None, "groups": {}}
+            if config.l1 <= 0:  # Θ^0 must come from sparse training (Algorithm 1 step 1)
+                rewind_retrain(model, data, config, options, 0, progress)
+        else:
+            model, pruned = prune_round(model, options)
+            rewind_retrain(model, data, config, options, round_index, progress)
+        record, details = evaluate_round(model, data, round_index)
+        details["pruned"] = pruned
+        state["records"].append(record)
+        state["details"].append(details)
+        state["seconds"] = state.get("seconds", 0.0) + (time.perf_counter() - started)
+        started = time.perf_counter()
+        save_checkpoint(round_path(out, round_index), model, {**extra, "pnao": state})
+        bar.set_postfix(params=record["params"], val=f"{record['val']['weighted_f1']:.3f}")
+        if on_round:
+            on_round(round_index, record)
+    return finish(out, state, options, extra)
+
+
+def finish(out: Path, state: dict, options: PnaoOptions, extra: dict) -> dict:
+    """Pick the best round, copy its checkpoint to best/, write pnao.json and the figures."""
+    records = state["records"][: options.rounds + 1]
+    best = select_best(records, options.tolerance)
+    model, _ = load_checkpoint(round_path(out, best))
+    best_path = save_checkpoint(out / "best", model, {**extra, "pnao_round": best, "pnao_record": records[best]})
+    write_json(out / "best" / "spec.json", model.spec.to_dict())
+    result = {"rounds": records, "best_round": best, "seconds": state["seconds"],
+              "best_checkpoint": str(best_path.relative_to(out))}
+    write_json(out / "pnao.json", result)
+    write_json(out / "pnao_details.json", {"options": dataclasses.asdict(options), "rounds": state["details"]})
+    plot_rounds(records, out / "rounds.png", best)
+    plot_weight_distributions({d["round"]: d["weight_histogram"] for d in state["details"]}, out / "weights.png")
+    return result
+
+
+def format_table(result: dict) -> str:
+    base = result["rounds"][0]
+    header = (f"{'round':>5} {'params':>9} {'%':>6} {'MACs':>11} {'%':>6} {'val acc':>8} {'val WF1':>8} "
+              f"{'test acc':>8} {'test WF1':>8} {'ms':>7}")
+    lines = [header, "-" * len(header)]
+    for r in result["rounds"]:
+        mark = " *" if r["round"] == result["best_round"] else ""
+        test = r["test"] or {"accuracy": float("nan"), "weighted_f1": float("nan")}
+        lines.append(
+            f"{r['round']:>5} {r['params']:>9,} {100 * r['params'] / base['params']:>5.1f}% {r['macs']:>11,} "
+            f"{100 * r['macs'] / base['macs']:>5.1f}% {r['val']['accuracy']:>8.4f} {r['val']['weighted_f1']:>8.4f} "
+            f"{test['accuracy']:>8.4f} {test['weighted_f1']:>8.4f} {r['latency_ms']:>7.2f}{mark}"
+        )
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ CLI
+def load_base(args: argparse.Namespace, out: Path, options: PnaoOptions, progress: bool):
+    """(model, payload, tensors): the given checkpoint, or a base trained with the L1 term on `--dataset`."""
+    from sdk.evaluate import _loader_options, _restrict
+    from sdk.train import config_from_args, data_options_from_args, load_from_args, train_run
+
+    checkpoint = args.checkpoint
+    if checkpoint is None:
+        checkpoint = out / "base"
+        if not (args.resume and (checkpoint / "model.pt").is_file()):
+            config = dataclasses.replace(config_from_args(args), l1=options.l1)
+            print(f"no --checkpoint: training a sparse base model on {args.dataset} into {checkpoint}", file=sys.stderr)
+            train_run(load_from_args(args), checkpoint, config, progress=progress,
+                      data_options=data_options_from_args(args))
+    model, payload = load_checkpoint(checkpoint)
+    spec = model.spec
+    dataset = load_dataset(spec.dataset or "synthetic", args.data, **_loader_options(payload))
+    dataset = _restrict(dataset, spec.modality_names)
+    seed = payload.get("train_config", {}).get("seed", 0)
+    return model, payload, to_tensors(dataset.with_validation(seed=seed), spec)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from sdk.train import add_data_arguments
+
+    parser = argparse.ArgumentParser(prog="python -m compress.pnao", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", help="run directory or model.pt to prune (default: train a base first)")
+    add_data_arguments(parser)
+    parser.add_argument("--out", default="runs/pnao", help="run directory to write")
+    defaults = PnaoOptions()
+    parser.add_argument("--rounds", type=int, default=defaults.rounds, help="PNAO rounds N")
+    parser.add_argument("--naor", type=float, default=defaults.naor, help="k of eq. 11: prune γ < k·max γ")
+    parser.add_argument("--round-to", type=int, default=defaults.round_to, help="keep widths multiples of this")
+    parser.add_argument("--rewind-epochs", type=int, default=defaults.rewind_epochs,
+                        help="retrain over the last E epochs of the original LR schedule")
+    parser.add_argument("--l1", type=float, default=defaults.l1, help="α of eq. 8 (sparse training)")
+    parser.add_argument("--tolerance", type=float, default=defaults.tolerance,
+                        help="best round = fewest parameters within this of the best validation weighted F1")
+    parser.add_argument("--resume", action="store_true", help="continue after the last finished round in --out")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    options = PnaoOptions(args.rounds, args.naor, args.round_to, args.rewind_epochs, args.l1, args.tolerance)
+    out = Path(args.out)
+    progress = not args.quiet
+    try:
+        model, payload, data = load_base(args, out, options, progress)
+        config = config_from_dict(payload.get("train_config", {}))
+        extra = {"train_config": dataclasses.asdict(config), "data_options": payload.get("data_options", {})}
+        result = run_pnao(model, data, config, out, options, resume=args.resume, progress=progress, extra=extra)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(format_table(result))
+    print(f"best round {result['best_round']} (validation weighted F1); {result['seconds']:.0f} s")
+    print(f"wrote {out}/ (pnao.json, pnao_details.json, rounds.png, weights.png, {result['best_checkpoint']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

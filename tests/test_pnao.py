@@ -1,0 +1,223 @@
+"""PNAO structured pruning (compress.pnao, compress.prune, compress.importance)."""
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from compress.importance import naor_mask, plan_pruning
+from compress.pnao import PnaoOptions, run_pnao, select_best
+from compress.prune import build_graph, example_inputs, keep_count, node_groups, prune_nodes, rebuild
+from sdk.checkpoint import load_checkpoint
+from sdk.layers import BiGRU
+from sdk.model import EmotionModel, count_parameters
+from sdk.spec import ModalitySpec, ModelSpec
+from sdk.training import SplitTensors, TrainConfig
+
+torch.set_num_threads(1)
+
+
+def tiny_spec(**overrides) -> ModelSpec:
+    modalities = [ModalitySpec("audio", "features", 4, feature_dim=6), ModalitySpec("text", "features", 4, feature_dim=5)]
+    options = {"hidden_size": 32, "ffn_size": 32, "dropout": 0.0, "pooling": "last", **overrides}
+    return ModelSpec(modalities=modalities, class_names=["a", "b"], **options).validate()
+
+
+def tiny_data(spec: ModelSpec, n: int = 48, seed: int = 0) -> dict[str, SplitTensors]:
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for split in ("train", "val", "test"):
+        labels = torch.randint(0, 2, (n,), generator=g)
+        inputs = [torch.randn(n, m.seq_len, m.feature_dim, generator=g) + labels.reshape(-1, 1, 1) for m in spec.modalities]
+        presence = torch.ones(n, len(inputs))
+        presence[: n // 4, 0] = 0  # some samples miss audio
+        out[split] = SplitTensors(inputs, presence, labels)
+    return out
+
+
+def zero_some_nodes(model: EmotionModel) -> None:
+    """Make some nodes of every group clearly unimportant (what sparse training does)."""
+    with torch.no_grad():
+        for name in model.modality_names:
+            model.encoders[name].convs[0].pointwise.weight[:8] = 0
+            dead = [h * 8 + i for h in range(4) for i in range(4)]  # half of every head's dims
+            model.attention[name].query.weight[dead] = 0
+            model.attention[name].key.weight[dead] = 0
+        for name in model.modality_names:
+            rnn = model.encoders[name].rnn
+            h = rnn.hidden_per_direction
+            for g in rnn.gates:
+                for rows in (slice(0, 8), slice(h, h + 8)):
+                    rnn.input_weight[g][rows] = 0
+                rnn.recurrent_weight[g][:, :8] = 0
+            # every writer of the D stream (the residual) must agree that units 0-7 are dead
+            model.attention[name].output.weight[list(range(8)) + list(range(h, h + 8))] = 0
+        model.ffn.down.weight[list(range(8)) + list(range(16, 24))] = 0
+        model.ffn.up.weight[:16] = 0
+
+
+def prune_once(model: EmotionModel, naor: float = 0.05, round_to: int = 8) -> EmotionModel:
+    graph = build_graph(model)
+    groups = node_groups(model)
+    plan = plan_pruning(graph, groups, naor, round_to)
+    for group in groups:
+        prune_nodes(graph, group, plan.pruned[group.name])
+    return rebuild(model)
+
+
+@pytest.fixture()
+def pruned_pair():
+    torch.manual_seed(0)
+    model = EmotionModel(tiny_spec()).eval()
+    zero_some_nodes(model)
+    return model, prune_once(copy.deepcopy(model)).eval()
+
+
+def test_naor_mask_is_eq_11():
+    importance = {"a": torch.tensor([1.0, 0.04, 0.06]), "b": torch.tensor([0.5, 0.049])}
+    threshold, masks = naor_mask(importance, 0.05)
+    assert threshold == pytest.approx(0.05)
+    assert masks["a"].tolist() == [True, False, True]
+    assert masks["b"].tolist() == [True, False]
+
+
+def test_keep_count_rounds_to_multiples_of_round_to_and_heads():
+    assert keep_count(9, 128, 8, 4) == 16
+    assert keep_count(0, 128, 8, 4) == 8
+    assert keep_count(100, 64, 8, 1) == 64
+    assert keep_count(5, 48, 8, 3) == 24  # lcm(8, 3)
+
+
+def test_pruned_model_is_smaller_and_keeps_widths_in_spec(pruned_pair):
+    model, pruned = pruned_pair
+    assert count_parameters(pruned) < count_parameters(model)
+    w = pruned.spec.widths
+    assert w["audio.conv0"] == 24 and w["text.conv0"] == 24
+    assert w["audio.rnn"] == w["text.rnn"] == 8  # 16 units, 8 zeroed in every modality
+    assert w["audio.attn_qk"] == 16 and w["ffn"] == 16
+    assert all(v % 8 == 0 for v in w.values())
+    # D stays equal across modalities, attention widths stay multiples of the heads
+    assert len({pruned.encoders[n].out_dim for n in pruned.modality_names}) == 1
+    assert pruned.attention["audio"].query.out_features % pruned.spec.attention_heads == 0
+
+
+def test_pruned_checkpoint_reloads_from_its_spec(pruned_pair, tmp_path):
+    from sdk.checkpoint import save_checkpoint
+
+    _, pruned = pruned_pair
+    save_checkpoint(tmp_path, pruned)
+    reloaded, payload = load_checkpoint(tmp_path)
+    assert payload["spec"]["widths"] == pruned.spec.widths
+    x = example_inputs(pruned)
+    torch.testing.assert_close(reloaded(*x)[0], pruned(*x)[0])
+
+
+def test_removing_zero_nodes_keeps_outputs(pruned_pair):
+    """Nodes whose weights are all zero contribute nothing, except through LayerNorm statistics
+    on the D stream: so compare everything upstream of the D stream exactly."""
+    model, pruned = pruned_pair
+    x = torch.randn(3, 4, 6)
+    full = model.encoders["audio"].convs(x)
+    small = pruned.encoders["audio"].convs(x)
+    kept = [i for i in range(32) if not torch.all(model.encoders["audio"].convs[0].pointwise.weight[i] == 0)]
+    torch.testing.assert_close(small, full[..., kept])
+
+
+def test_gru_unit_removal_keeps_remaining_units_identical():
+    torch.manual_seed(0)
+    rnn = BiGRU(5, 6)
+    with torch.no_grad():
+        for g in rnn.gates:  # units 1 and 4 are dead in both directions
+            for j in (1, 4):
+                rnn.input_weight[g][[j, 6 + j]] = 0
+                rnn.input_bias[g][[j, 6 + j]] = 0
+                rnn.recurrent_weight[g][:, j] = 0
+                rnn.recurrent_weight[g][:, :, j] = 0  # nobody reads them
+                rnn.recurrent_bias[g][:, :, j] = 0
+    from compress.prune import RECURRENT_PRUNER
+
+    x = torch.randn(2, 7, 5)
+    before = rnn(x)
+    RECURRENT_PRUNER.prune_out_channels(rnn, [1, 4, 7, 10])
+    after = rnn(x)
+    assert rnn.hidden_per_direction == 4
+    keep = [0, 2, 3, 5]
+    torch.testing.assert_close(after, before[..., keep + [6 + k for k in keep]])
+    with pytest.raises(ValueError, match="both directions"):
+        RECURRENT_PRUNER.prune_out_channels(rnn, [0])
+
+
+def test_absent_modality_gate_weight_stays_zero(pruned_pair):
+    _, pruned = pruned_pair
+    x = example_inputs(pruned, batch=3)
+    presence = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    _, weights = pruned(*x[:-1], presence)
+    assert weights[0, 1].item() == 0.0 and weights[1, 0].item() == 0.0
+    torch.testing.assert_close(weights.sum(dim=1), torch.ones(3))
+
+
+def test_pruned_model_exports(pruned_pair):
+    _, pruned = pruned_pair
+    x = tuple(example_inputs(pruned, batch=1))
+    program = torch.export.export(pruned, x)
+    torch.testing.assert_close(program.module()(*x)[0], pruned(*x)[0])
+
+
+def test_unsupported_fusion_head_is_an_actionable_error():
+    with pytest.raises(ValueError, match="gated"):
+        build_graph(EmotionModel(tiny_spec(fusion="concat")))
+
+
+def test_select_best_prefers_smaller_within_tolerance():
+    rows = [{"round": i, "params": 100 - 10 * i, "val": {"weighted_f1": v}} for i, v in enumerate([0.90, 0.92, 0.915])]
+    assert select_best(rows, 0.0) == 1
+    assert select_best(rows, 0.01) == 2
+
+
+def _run(tmp_path, name, rounds=2, **kwargs):
+    spec = tiny_spec()
+    torch.manual_seed(0)
+    model = EmotionModel(spec)
+    config = TrainConfig(epochs=4, batch_size=16, l1=1e-3, keep="last", modality_dropout=0.2, noise=0.0)
+    options = PnaoOptions(rounds=rounds, naor=0.3, rewind_epochs=2, l1=1e-3)
+    return run_pnao(model, tiny_data(spec), config, tmp_path / name, options, progress=False, **kwargs)
+
+
+def _comparable(result):
+    return [{k: v for k, v in r.items() if k != "latency_ms"} for r in result["rounds"]]
+
+
+def test_pnao_run_writes_results_and_resume_matches(tmp_path):
+    full = _run(tmp_path, "full")
+    out = tmp_path / "full"
+    data = json.loads((out / "pnao.json").read_text())
+    assert set(data) == {"rounds", "best_round", "seconds", "best_checkpoint"}
+    assert [r["round"] for r in data["rounds"]] == [0, 1, 2]
+    for r in data["rounds"]:
+        assert set(r) == {"round", "params", "macs", "val", "test", "latency_ms"}
+        assert set(r["val"]) == set(r["test"]) == {"accuracy", "weighted_f1"}
+    assert data["rounds"][2]["params"] < data["rounds"][0]["params"]
+    assert data["rounds"][2]["macs"] < data["rounds"][0]["macs"]
+    assert (out / "rounds.png").stat().st_size > 0 and (out / "weights.png").stat().st_size > 0
+    best, _ = load_checkpoint(out / data["best_checkpoint"])
+    assert count_parameters(best) == data["rounds"][data["best_round"]]["params"]
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_round_1(index, record):
+        if index == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        _run(tmp_path, "killed", on_round=kill_after_round_1)
+    (tmp_path / "killed" / "rounds" / ".round_2.pt.partial.tmp").write_bytes(b"torn")  # a write cut mid-way
+    resumed = _run(tmp_path, "killed", resume=True)
+    assert _comparable(resumed) == _comparable(full)
+    assert resumed["best_round"] == full["best_round"]
+    assert all(math.isfinite(r["latency_ms"]) for r in resumed["rounds"])
+    assert np.isfinite(resumed["seconds"])
