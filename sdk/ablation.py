@@ -39,6 +39,25 @@ SWITCHES = [
 HEADS = [(f"fusion: {name}", {"fusion": name}) for name in FUSION_TYPES if name != "gated"]
 
 
+def _mfdr(**options):
+    return {"architecture": "mfdr", "mfdr": options}
+
+
+#: Seed 002 Table 3 for MFDR (run with --modalities audio,text). On MOSI a "step" is an
+#: utterance, so window widths are counted in utterances.
+MFDR_ROWS = [
+    ("MFDR (adaptive window 1)", _mfdr()),
+    ("fixed window 1", _mfdr(adaptive=False, window=1)),
+    ("fixed window 3", _mfdr(adaptive=False, window=3)),
+    ("fixed window 5", _mfdr(adaptive=False, window=5)),
+    ("full-size attention", _mfdr(full_attention=True)),
+    ("w/o context", _mfdr(context=False)),
+    ("GRU instead of GCPU", _mfdr(recurrent="gru", context=False)),
+    ("max-pooling instead of DFC", _mfdr(pooling="max")),
+    ("avg-pooling instead of DFC", _mfdr(pooling="avg")),
+]
+
+
 def run_rows(dataset, rows, config, seeds, data_options):
     results = []
     for name, overrides in tqdm(rows, desc="ablation", unit="row"):
@@ -80,7 +99,8 @@ def main(argv=None) -> int:
     add_data_arguments(parser)
     add_train_arguments(parser)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--rows", choices=("all", "switches", "heads"), default="all")
+    parser.add_argument("--rows", choices=("all", "switches", "heads", "mfdr"), default="all")
+    parser.add_argument("--modalities", help="comma-separated subset, e.g. audio,text (needed for --rows mfdr)")
     parser.add_argument("--out", default="runs/ablation")
     args = parser.parse_args(argv)
     try:
@@ -88,7 +108,7 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    rows = {"all": SWITCHES + HEADS, "switches": SWITCHES, "heads": SWITCHES[:1] + HEADS}[args.rows]
+    rows = {"all": SWITCHES + HEADS, "switches": SWITCHES, "heads": SWITCHES[:1] + HEADS, "mfdr": MFDR_ROWS}[args.rows]
     results = run_rows(dataset, rows, config_from_args(args), args.seeds, data_options_from_args(args))
     table = to_markdown(results)
     print(table)

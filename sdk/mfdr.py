@@ -34,7 +34,6 @@ from sdk.spec import ModelSpec
 
 MFDR_DEFAULTS = {
     "window": 1,  # audio window width (steps) per text step
-    "hop": 1,  # audio hop between consecutive windows
     "adaptive": True,  # Algorithm 1: widen strongly correlated windows to 3x, then 5x
     "full_attention": False,
     "context": True,  # GCPU's global-context stream g_t
@@ -46,16 +45,18 @@ MFDR_DEFAULTS = {
 }
 
 
-def window_masks(text_len: int, audio_len: int, window: int, hop: int) -> torch.Tensor:
+def window_masks(text_len: int, audio_len: int, window: int) -> torch.Tensor:
     """(3, L, T) bool: text step i's audio window, widened by one and by two neighbour windows.
 
-    Text step i uses audio window min(i, N-1), N = floor((T - window) / hop) + 1;
-    widening by k windows covers [start - k*hop... end + k*hop) (clipped to [0, T)).
+    Text step i is aligned with audio position c_i = floor((i + 0.5) T / L); its window
+    is the `window` steps centred there, [c_i - window // 2, c_i - window // 2 + window).
+    With the paper's T = 255, L = 50, window 10 this is its hop-5 sliding window.
+    Widening by k windows adds k * window steps on each side (Algorithm 1 lines 7 and
+    13). Everything is clipped to [0, T).
     """
-    n = max(1, (audio_len - window) // hop + 1)
     masks = torch.zeros(3, text_len, audio_len, dtype=torch.bool)
     for i in range(text_len):
-        start = min(i, n - 1) * hop
+        start = int((i + 0.5) * audio_len / text_len) - window // 2
         for level, extra in enumerate((0, 1, 2)):
             lo = max(0, start - extra * window)
             hi = min(audio_len, start + window + extra * window)
@@ -72,8 +73,7 @@ class SlidingAdaptiveWindowAttention(nn.Module):
     widened again (5x). `full_attention` attends over all audio steps.
     """
 
-    def __init__(self, dim: int, text_len: int, audio_len: int, window: int, hop: int, adaptive: bool,
-                 full_attention: bool):
+    def __init__(self, dim: int, text_len: int, audio_len: int, window: int, adaptive: bool, full_attention: bool):
         super().__init__()
         self.query = nn.Linear(dim, dim)
         self.key = nn.Linear(dim, dim)
@@ -81,7 +81,7 @@ class SlidingAdaptiveWindowAttention(nn.Module):
         self.norm = LayerNorm(dim)
         self.window = window
         self.adaptive = adaptive and not full_attention
-        masks = window_masks(text_len, audio_len, window, hop)
+        masks = window_masks(text_len, audio_len, window)
         if full_attention:
             masks = torch.ones_like(masks)
         self.register_buffer("masks", masks.float(), persistent=False)
@@ -260,8 +260,7 @@ class MFDRModel(nn.Module):
         self.text_proj = nn.Linear(text.feature_dim, dim)
         self.dropout = nn.Dropout(spec.dropout)
         self.sawa = SlidingAdaptiveWindowAttention(
-            dim, text.seq_len, audio.seq_len, options["window"], options["hop"], options["adaptive"],
-            options["full_attention"],
+            dim, text.seq_len, audio.seq_len, options["window"], options["adaptive"], options["full_attention"],
         )
         self.context = nn.MultiheadAttention(dim, options["heads"], batch_first=True) if options["context"] else None
         self.recurrent = (
