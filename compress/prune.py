@@ -182,7 +182,9 @@ def traceable(model: EmotionModel, side_outputs: list) -> Iterator[None]:
             def attend(queries, keys, key_present, layer=module):
                 q, k = layer.query(queries), layer.key(keys)
                 side_outputs.append(q.sum(dim=1) * k.sum(dim=1))  # couples Q and K rows
-                attended = layer.output(layer.value(keys))
+                # Mean over key steps: the same channel coupling, and it broadcasts over any
+                # query length (modalities may have different sequence lengths).
+                attended = layer.output(layer.value(keys)).mean(dim=1, keepdim=True)
                 return layer.norm(queries + key_present.reshape(-1, 1, 1) * attended)
             patch(module, attend)
         elif isinstance(module, AdaptiveGatedFusion):

@@ -191,7 +191,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """TrainConfig defaults, overridden by the dataset's TRAIN_DEFAULTS, then by explicit flags."""
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
+    given = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(TrainConfig)
+        if getattr(args, f.name, None) is not None  # commands may expose only some training flags
+    }
     return TrainConfig(**{**TRAIN_DEFAULTS.get(args.dataset, {}), **given})
 
 

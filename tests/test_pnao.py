@@ -221,3 +221,21 @@ def test_pnao_run_writes_results_and_resume_matches(tmp_path):
     assert resumed["best_round"] == full["best_round"]
     assert all(math.isfinite(r["latency_ms"]) for r in resumed["rounds"])
     assert np.isfinite(resumed["seconds"])
+
+
+def test_prunes_a_model_with_frames_tokens_and_unequal_sequence_lengths():
+    """The built-in synthetic spec: audio 16 steps, video frames 6 steps, text tokens 10 steps."""
+    from sdk.data import load_dataset
+    from sdk.train import build_spec
+
+    spec = build_spec(load_dataset("synthetic", n_samples=60).with_validation(), hidden_size=32, ffn_size=32)
+    torch.manual_seed(0)
+    model = EmotionModel(spec).eval()
+    with torch.no_grad():
+        for name in model.modality_names:
+            model.encoders[name].convs[0].pointwise.weight[:8] = 0
+    pruned = prune_once(copy.deepcopy(model)).eval()
+    assert count_parameters(pruned) < count_parameters(model)
+    inputs = example_inputs(pruned, batch=1)
+    logits, weights = pruned(*inputs, torch.tensor([[1.0, 0.0, 1.0]]))
+    assert torch.isfinite(logits).all() and weights[0, 1] == 0
