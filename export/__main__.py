@@ -1,0 +1,84 @@
+"""`python -m export`: export a checkpoint to ExecuTorch, LiteRT and ONNX (fp32, int8) and verify each.
+
+    python -m export --checkpoint runs/mosi --format executorch,litert,onnx \\
+        --precision fp32,int8 --calibration 128 --out dist/mosi --min-metric 0.75
+
+Writes DIST_DIR/<format>/model_<precision>.<suffix> with <artifact>.json (the
+manifest) beside each, DIST_DIR/report.json and report.md. Exit status: 0 when
+every artifact is ✅ (and at or above --min-metric), 1 otherwise, 2 on bad usage.
+Without --checkpoint a small model is trained on the built-in synthetic data first.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from export.formats import FORMATS, PRECISIONS, parse_list
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m export", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", help="run directory or model.pt (default: train a built-in model)")
+    parser.add_argument("--format", default=",".join(FORMATS), help=f"comma-separated: {', '.join(FORMATS)}")
+    parser.add_argument("--precision", default=",".join(PRECISIONS), help="comma-separated: fp32, int8")
+    parser.add_argument("--calibration", type=int, default=128, help="training samples for static int8")
+    parser.add_argument("--out", default="dist", help="output directory")
+    parser.add_argument("--data", help="dataset path (default: where training found it)")
+    parser.add_argument("--min-metric", type=float, help="exit 1 when any artifact's test accuracy is below this")
+    parser.add_argument("--max-test-samples", type=int, help="verify on the first N test samples only (quick runs)")
+    parser.add_argument("--delegates", default="", help="also try these ExecuTorch partitioners: coreml,vulkan")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    try:
+        formats = parse_list(args.format, FORMATS, "format")
+        precisions = parse_list(args.precision, PRECISIONS, "precision")
+        if args.calibration < 0:
+            raise ValueError("--calibration must be >= 0")
+        from sdk.checkpoint import load_checkpoint
+
+        checkpoint = args.checkpoint or _train_builtin(Path(args.out) / "trained", args.quiet)
+        model, payload = load_checkpoint(checkpoint)
+        from export.pipeline import load_splits, run
+
+        splits = load_splits(model, payload, args.data)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    from export.report import write_report
+
+    report = run(model, splits, formats, precisions, Path(args.out), args.calibration, progress=not args.quiet,
+                 max_test_samples=args.max_test_samples)
+    if args.delegates:
+        from export.pipeline import export_other_delegates
+
+        names = parse_list(args.delegates, ("coreml", "vulkan"), "delegate")
+        report["other_delegates"] = export_other_delegates(model, splits, Path(args.out), names)
+    report["command"] = "python -m export " + " ".join(sys.argv[1:] if argv is None else argv)
+    table = write_report(Path(args.out), report)
+    print(table)
+    for check in report["checks"]:
+        print(f"{'pass' if check['passed'] else 'FAIL'}: {check['name']} ({check['value']})")
+    print(f"{len(report['artifacts'])} artifacts in {report['seconds']:.0f} s; report: {Path(args.out) / 'report.json'}")
+    failed = [a for a in report["artifacts"] if a["status"] != "ok"]
+    if args.min_metric is not None:
+        failed += [a for a in report["artifacts"]
+                   if a["test"]["accuracy"] is None or a["test"]["accuracy"] < args.min_metric]
+    return 1 if failed else 0
+
+
+def _train_builtin(out: Path, quiet: bool) -> Path:
+    from sdk.train import main as train
+
+    argv = ["--dataset", "synthetic", "--out", str(out), "--epochs", "3"] + (["--quiet"] if quiet else [])
+    if train(argv) != 0:
+        raise ValueError("training the built-in model failed; pass --checkpoint")
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""ExecuTorch: `torch.export` -> `to_edge_transform_and_lower` (XNNPACK) -> `.pte`.
+
+int8 goes through PT2E with the XNNPACK quantizer (static per-channel, calibrated
+on training samples; `quantization="dynamic"` for dynamically quantized
+activations). Only linear and convolution nodes are annotated: the masked-softmax
+term `(presence - 1) * 1e9`, the gating stay fp32
+(an int8 `add` could not hold 1e9); the recurrent `baddbmm` is first
+rewritten as per-direction `linear` (export.rewrite) so its weights become int8 too.
+
+Delegation report (`delegation_report`): nodes inside XNNPACK subgraphs versus
+call_function nodes left to ExecuTorch's portable kernels. `getitem` nodes that
+only unpack a delegate's outputs are bookkeeping and not counted. Nodes whose
+every input is a lifted constant (the `_to_dim_order_copy` of scalar constants
+that `torch.export` lifts) are counted as non-delegated in `delegated_fraction`
+and also listed as `constant_only_nodes`, with the fraction that leaves them out
+as `delegated_fraction_excluding_constants`.
+"""
+from __future__ import annotations
+
+import operator
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from export.manifest import tool_versions as _versions
+
+ANNOTATED_OPS = {torch.ops.aten.linear.default, torch.ops.aten.conv1d.default, torch.ops.aten.conv2d.default}
+
+
+def tool_versions() -> dict[str, str]:
+    return _versions("executorch", "torchao")
+
+
+def _xnnpack_partitioner():
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+    return XnnpackPartitioner()
+
+
+def quantize_pt2e(model, example_inputs, calibration, quantization: str):
+    """PT2E int8 with the XNNPACK quantizer on linear and conv nodes; returns the converted module."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
+                                                                         get_symmetric_quantization_config)
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    dynamic = quantization == "dynamic"
+    quantizer = XNNPACKQuantizer()
+    quantizer.set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic))
+    quantizer.set_filter_function(lambda node: node.target in ANNOTATED_OPS)
+    from export.rewrite import linear_recurrence
+
+    captured = torch.export.export(linear_recurrence(model), tuple(example_inputs)).module()
+    prepared = prepare_pt2e(captured, quantizer)
+    if not dynamic:
+        if not calibration:
+            raise ValueError("static int8 needs calibration samples (--calibration N > 0)")
+        with torch.no_grad():
+            for sample in calibration:
+                prepared(*sample)
+    return convert_pt2e(prepared)
+
+
+def lower(module, example_inputs, partitioner=None):
+    from executorch.exir import to_edge_transform_and_lower
+
+    program = torch.export.export(module, tuple(example_inputs))
+    partitioners = [partitioner if partitioner is not None else _xnnpack_partitioner()]
+    return to_edge_transform_and_lower(program, partitioner=partitioners)
+
+
+def export(model, example_inputs, path, precision="fp32", calibration=(), quantization="static",
+           embed: dict | None = None, partitioner=None) -> dict:
+    notes: dict = {}
+    module = model
+    if precision == "int8":
+        module = quantize_pt2e(model, example_inputs, calibration, quantization)
+        notes["quantization"] = {
+            "mode": quantization, "flow": "PT2E, XNNPACKQuantizer", "ops": "linear, conv",
+            "weights": "int8 per-channel symmetric",
+            "activations": "int8 asymmetric, " + ("computed at run time" if quantization == "dynamic"
+                                                   else "MinMax-calibrated"),
+            "calibration_samples": 0 if quantization == "dynamic" else len(calibration),
+            "kept_fp32": "masked softmax (presence-1)*1e9, gating, LayerNorm, elementwise ops",
+        }
+    edge = lower(module, example_inputs, partitioner)
+    notes["delegation"] = delegation_report(edge)
+    program = edge.to_executorch()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(program.buffer)
+    return notes
+
+
+def delegation_report(edge) -> dict:
+    program = edge.exported_program()
+    graph_module = program.graph_module
+    signature = program.graph_signature
+    constants = set(signature.inputs_to_lifted_tensor_constants) | set(signature.inputs_to_parameters) | set(
+        signature.inputs_to_buffers)
+    delegated, subgraphs, backends = 0, 0, Counter()
+    outside: Counter = Counter()
+    constant_only: Counter = Counter()
+    for node in graph_module.graph.nodes:
+        if node.op != "call_function" or node.target is operator.getitem:
+            continue
+        if "executorch_call_delegate" in str(node.target):
+            subgraphs += 1
+            lowered = getattr(graph_module, node.args[0].target)
+            backends[lowered.backend_id] += 1
+            delegated += sum(1 for n in lowered.original_module.graph.nodes
+                             if n.op == "call_function" and n.target is not operator.getitem)
+            continue
+        name = getattr(node.target, "__name__", str(node.target))
+        inputs = [a for a in node.all_input_nodes]
+        if inputs and all(a.op == "placeholder" and a.name in constants for a in inputs):
+            constant_only[name] += 1
+        outside[name] += 1
+    total = delegated + sum(outside.values())
+    constant_count = sum(constant_only.values())
+    return {
+        "delegated_nodes": delegated,
+        "non_delegated_nodes": sum(outside.values()),
+        "delegated_subgraphs": subgraphs,
+        "backends": dict(backends),
+        "non_delegated_ops": dict(outside),
+        "constant_only_nodes": dict(constant_only),
+        "delegated_fraction": delegated / total if total else 0.0,
+        "delegated_fraction_excluding_constants": delegated / (total - constant_count) if total > constant_count else 0.0,
+    }
+
+
+def load(path, threads: int = 1):
+    from executorch.runtime import Runtime
+
+    program = Runtime.get().load_program(Path(path))
+    method = program.load_method("forward")
+
+    def run(inputs: list[np.ndarray]):
+        outputs = method.execute([torch.from_numpy(np.ascontiguousarray(x)) for x in inputs])
+        return outputs[0].numpy(), outputs[1].numpy()
+
+    return run
+
+
+def other_partitioners() -> dict:
+    """Core ML and Vulkan partitioners, for the attempts the report records."""
+    found = {}
+    try:
+        from executorch.backends.apple.coreml.partition import CoreMLPartitioner
+
+        found["coreml"] = CoreMLPartitioner
+    except Exception as err:  # noqa: BLE001 - the reason goes in the report
+        found["coreml"] = err
+    try:
+        from executorch.backends.vulkan.partitioner.vulkan_partitioner import VulkanPartitioner
+
+        found["vulkan"] = VulkanPartitioner
+    except Exception as err:  # noqa: BLE001
+        found["vulkan"] = err
+    return found

@@ -1,0 +1,140 @@
+"""The manifest: the model spec plus what one artifact is, written beside it and embedded where possible.
+
+`<artifact>.json` always sits beside the artifact. ONNX also carries it in
+`metadata_props["emoedge.manifest"]`; a .pte and a .tflite rely on the sidecar.
+An embedded copy cannot hold the artifact's own sha256 (writing it would change
+the hash), so the embedded manifest omits `sha256` and `size_bytes`; the sidecar
+has both and is what `check_artifact` trusts.
+
+`check_artifact` runs before any inference: a missing manifest, a size that
+differs (truncated file) or a sha256 that differs (bit flip, replaced file, edited
+manifest) raises `ArtifactError` naming the file and what to do.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from export.formats import OUTPUT_NAMES, input_names
+
+MANIFEST_VERSION = 1
+EMBEDDED_KEY = "emoedge.manifest"
+
+
+class ArtifactError(ValueError):
+    """An artifact that does not match its manifest (or has none): do not run it."""
+
+
+def sidecar_path(artifact: Path | str) -> Path:
+    artifact = Path(artifact)
+    return artifact.with_name(artifact.name + ".json")
+
+
+def sha256_file(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def tool_versions(*packages: str) -> dict[str, str]:
+    versions = {}
+    for name in ("emoedge", "torch", *packages):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def preprocessing(spec) -> dict[str, Any]:
+    """What a runtime does to raw features before the model (sdk.data.normalize, sdk.inputs)."""
+    return {
+        "normalize": "(x - mean) / std per feature (per channel for frames); tokens are not normalized",
+        "sequence": "keep the last seq_len steps; left-pad shorter inputs with zeros after normalization",
+        "presence": "float 1.0 for a present modality, 0.0 for an absent one (its input is all zeros)",
+        "modalities": {m.name: {"mean": m.normalization.mean, "std": m.normalization.std} for m in spec.modalities},
+    }
+
+
+def build_manifest(spec, format_name: str, precision: str, artifact: Path | str, notes: dict | None = None,
+                   tools: dict | None = None, runtime_names: dict | None = None) -> dict[str, Any]:
+    """The manifest without sha256/size (see `finalize`)."""
+    shapes = [[1, *m.input_shape()] for m in spec.modalities] + [[1, len(spec.modalities)]]
+    dtypes = ["int64" if m.kind == "tokens" else "float32" for m in spec.modalities] + ["float32"]
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "format": format_name,
+        "precision": precision,
+        "artifact": Path(artifact).name,
+        "class_names": list(spec.class_names),
+        "modalities": list(spec.modality_names),
+        "inputs": [{"name": n, "shape": s, "dtype": d} for n, s, d in zip(input_names(spec), shapes, dtypes)],
+        "outputs": [
+            {"name": OUTPUT_NAMES[0], "shape": [1, spec.num_classes], "dtype": "float32",
+             "meaning": "logits; softmax gives class probabilities"},
+            {"name": OUTPUT_NAMES[1], "shape": [1, len(spec.modalities)], "dtype": "float32",
+             "meaning": "fusion gate weight per modality (0 for an absent one)"},
+        ],
+        "runtime_tensor_names": runtime_names or {},
+        "preprocessing": preprocessing(spec),
+        "tools": tools or tool_versions(),
+        "notes": notes or {},
+        "spec": spec.to_dict(),
+    }
+
+
+def finalize(manifest: dict, artifact: Path | str) -> dict:
+    """Add the artifact's sha256 and size, and write the sidecar atomically."""
+    artifact = Path(artifact)
+    manifest = {**manifest, "sha256": sha256_file(artifact), "size_bytes": artifact.stat().st_size}
+    write_json_atomic(sidecar_path(artifact), manifest)
+    return manifest
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def check_artifact(artifact: Path | str) -> dict:
+    """Return the sidecar manifest if the artifact matches it; raise ArtifactError otherwise."""
+    artifact = Path(artifact)
+    fix = "re-export it with `python -m export` (or restore both files from the same export)"
+    if not artifact.is_file():
+        raise ArtifactError(f"{artifact}: artifact not found")
+    manifest_path = sidecar_path(artifact)
+    if not manifest_path.is_file():
+        raise ArtifactError(f"{artifact}: its manifest {manifest_path.name} is missing; {fix}")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        expected_sha, expected_size = manifest["sha256"], int(manifest["size_bytes"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise ArtifactError(f"{manifest_path}: not a valid emoedge manifest ({err}); {fix}") from err
+    size = artifact.stat().st_size
+    if size != expected_size:
+        raise ArtifactError(
+            f"{artifact}: {size} bytes but its manifest says {expected_size} (truncated or replaced file); {fix}"
+        )
+    actual = sha256_file(artifact)
+    if actual != expected_sha:
+        raise ArtifactError(
+            f"{artifact}: sha256 {actual[:16]}... does not match the manifest's {str(expected_sha)[:16]}... "
+            f"(corrupted or modified file, or a manifest from another export); {fix}"
+        )
+    return manifest

@@ -1,0 +1,121 @@
+"""ONNX: `torch.onnx.export(dynamo=True)`, onnx.checker full check, onnxruntime int8 quantization.
+
+int8 is QDQ static (calibrated on training samples) for MatMul/Gemm/Conv only:
+the masked-softmax term `(presence - 1) * 1e9` and the gating arithmetic stay fp32,
+since one int8 scale cannot hold both 1e9 and attention scores. `quantization=
+"dynamic"` gives int8 weights with activations quantized at run time instead.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from export.formats import OUTPUT_NAMES, input_names
+from export.manifest import EMBEDDED_KEY, tool_versions as _versions
+
+QUANTIZED_OP_TYPES = ["MatMul", "Gemm", "Conv"]
+
+
+def tool_versions() -> dict[str, str]:
+    return _versions("onnx", "onnxruntime", "onnxscript")
+
+
+def export(model, example_inputs, path, precision="fp32", calibration=(), quantization="static",
+           embed: dict | None = None) -> dict:
+    import onnx
+
+    path = Path(path)
+    names = input_names(model.spec)
+    notes: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32_path = Path(tmp) / "fp32.onnx"
+        program = torch.onnx.export(model, tuple(example_inputs), dynamo=True, input_names=names,
+                                    output_names=list(OUTPUT_NAMES), verbose=False)
+        program.save(str(fp32_path))
+        if precision == "int8":
+            notes["quantization"] = _quantize(fp32_path, Path(tmp) / "int8.onnx", names, calibration, quantization)
+            fp32_path = Path(tmp) / "int8.onnx"
+        proto = onnx.load(str(fp32_path))
+        onnx.checker.check_model(proto, full_check=True)
+        notes["checker"] = "onnx.checker full_check passed"
+        if embed is not None:
+            del proto.metadata_props[:]
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = EMBEDDED_KEY, json.dumps(embed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        onnx.save(proto, str(path))
+    return notes
+
+
+def _quantize(source: Path, target: Path, names, calibration, mode: str) -> dict:
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if mode == "dynamic":  # on the exported graph: quant_pre_process's shapes trip its shape inference
+        quantize_dynamic(str(source), str(target), op_types_to_quantize=QUANTIZED_OP_TYPES,
+                         weight_type=QuantType.QInt8, per_channel=False)
+        return {"mode": "dynamic", "ops": QUANTIZED_OP_TYPES, "weights": "int8 per-tensor",
+                "activations": "int8, ranges computed at run time"}
+    if not calibration:
+        raise ValueError("static int8 needs calibration samples (--calibration N > 0)")
+    prepared = source.with_name("prepared.onnx")
+    quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter([{n: t.numpy() for n, t in zip(names, sample)} for sample in calibration])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    quantize_static(str(prepared), str(target), Reader(), quant_format=QuantFormat.QDQ,
+                    op_types_to_quantize=QUANTIZED_OP_TYPES, per_channel=True,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                    extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+    return {"mode": "static", "format": "QDQ", "ops": QUANTIZED_OP_TYPES, "weights": "int8 per-channel symmetric",
+            "activations": "int8 asymmetric, MinMax-calibrated", "calibration_samples": len(calibration),
+            "kept_fp32": "masked softmax (presence-1)*1e9, gating, LayerNorm, elementwise ops"}
+
+
+def load(path, threads: int = 1):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+
+    def run(inputs: list[np.ndarray]):
+        logits, gates = session.run(list(OUTPUT_NAMES), dict(zip(names, inputs)))
+        return logits, gates
+
+    return run
+
+
+def mobile_report(path) -> dict:
+    """onnxruntime's mobile usability checker (NNAPI / Core ML partitions) and ORT-format conversion."""
+    path = Path(path)
+    result = {}
+    checker = subprocess.run([sys.executable, "-m", "onnxruntime.tools.check_onnx_model_mobile_usability",
+                              str(path)], capture_output=True, text=True, timeout=300)
+    lines = (checker.stdout + checker.stderr).splitlines()
+    result["mobile_usability"] = [ln.split(" - ", 1)[-1] for ln in lines if ln.strip()][-40:]
+    with tempfile.TemporaryDirectory() as tmp:
+        converted = subprocess.run([sys.executable, "-m", "onnxruntime.tools.convert_onnx_models_to_ort",
+                                    str(path), "--output_dir", tmp], capture_output=True, text=True, timeout=300)
+        ort_files = sorted(Path(tmp).glob("*.ort"))
+        if converted.returncode == 0 and ort_files:
+            target = path.with_suffix(".ort")
+            target.write_bytes(ort_files[0].read_bytes())
+            result["ort_format"] = {"path": target.name, "size_bytes": target.stat().st_size}
+        else:
+            result["ort_format"] = {"error": (converted.stderr or converted.stdout)[-500:]}
+    return result

@@ -1,0 +1,206 @@
+"""Export: the format table, manifests, tamper checks, ONNX and ExecuTorch on a tiny model.
+
+LiteRT conversion and int8 ExecuTorch lowering are slow: those are marked `slow`.
+"""
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from export.formats import FORMATS, parse_list
+from export.manifest import ArtifactError, check_artifact, sidecar_path
+from export.report import format_table
+from export.rewrite import linear_recurrence
+from sdk.model import EmotionModel
+from sdk.spec import FEATURES, ModalitySpec, ModelSpec, Normalization
+from sdk.training import SplitTensors
+
+REPORT_KEYS = {"format", "precision", "status", "path", "size_bytes", "test", "max_abs_prob_diff",
+               "top1_agreement", "latency_ms_p50", "delegated_fraction", "error"}
+
+
+def tiny_spec():
+    return ModelSpec(
+        modalities=[
+            ModalitySpec("audio", FEATURES, 4, feature_dim=5, normalization=Normalization([0.0] * 5, [1.0] * 5)),
+            ModalitySpec("text", FEATURES, 4, feature_dim=6, normalization=Normalization([0.0] * 6, [1.0] * 6)),
+        ],
+        class_names=["neg", "pos"],
+        hidden_size=8, ffn_size=8, attention_heads=2, dataset="synthetic",
+    )
+
+
+def tiny_splits(spec, n=24, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    splits = {}
+    for k, split in enumerate(("train", "test")):
+        xs = [torch.randn(n, *m.input_shape(), generator=g) for m in spec.modalities]
+        presence = torch.ones(n, len(spec.modalities))
+        presence[::3, 0] = 0.0  # some samples miss a modality
+        xs[0][::3] = 0.0
+        splits[split] = SplitTensors(xs, presence, torch.randint(0, 2, (n,), generator=g))
+    return splits
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    torch.manual_seed(0)
+    return EmotionModel(tiny_spec()).eval()
+
+
+@pytest.fixture(scope="module")
+def onnx_run(tiny_model, tmp_path_factory):
+    from export.pipeline import run
+
+    out = tmp_path_factory.mktemp("dist")
+    report = run(tiny_model, tiny_splits(tiny_model.spec), ["onnx"], ["fp32", "int8"], out, calibration=8,
+                 progress=False)
+    return out, report
+
+
+def test_format_table_names_suffixes_and_precisions():
+    assert set(FORMATS) == {"executorch", "litert", "onnx"}
+    assert {f.suffix for f in FORMATS.values()} == {".pte", ".tflite", ".onnx"}
+    assert all(f.precisions == ("fp32", "int8") for f in FORMATS.values())
+    assert parse_list("onnx, litert", FORMATS, "format") == ["onnx", "litert"]
+    with pytest.raises(ValueError, match="choose from"):
+        parse_list("onnx,tensorrt", FORMATS, "format")
+
+
+def test_linear_recurrence_rewrite_is_exact(tiny_model):
+    x = [torch.randn(3, *m.input_shape()) for m in tiny_model.spec.modalities]
+    presence = torch.tensor([[1.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+    expected = tiny_model(*x, presence)
+    got = linear_recurrence(tiny_model)(*x, presence)
+    torch.testing.assert_close(got[0], expected[0], atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(got[1], expected[1], atol=1e-6, rtol=1e-5)
+
+
+def test_onnx_report_has_the_issue_schema_and_fp32_parity(onnx_run):
+    out, report = onnx_run
+    saved = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else report
+    assert set(saved) >= {"artifacts", "seconds"}
+    for entry in report["artifacts"]:
+        assert set(entry) == REPORT_KEYS
+        assert set(entry["test"]) == {"accuracy", "weighted_f1"}
+    fp32 = next(a for a in report["artifacts"] if a["precision"] == "fp32")
+    assert fp32["status"] == "ok", fp32["error"]
+    assert fp32["max_abs_prob_diff"] <= 1e-4 and fp32["top1_agreement"] == 1.0
+    assert fp32["latency_ms_p50"] > 0
+    # every modality subset was verified
+    assert set(report["details"]["onnx/fp32"]["subsets"]) == {"audio+text", "audio", "text"}
+
+
+def test_onnx_int8_is_exported_smaller_and_keeps_the_presence_mask(onnx_run):
+    out, report = onnx_run
+    int8 = next(a for a in report["artifacts"] if a["precision"] == "int8")
+    assert int8["status"] in ("ok", "verify_failed")  # a random tiny model may not reach 0.98 agreement
+    assert int8["top1_agreement"] is not None and int8["top1_agreement"] >= 0.75
+    notes = report["details"]["onnx/int8"]["notes"]["quantization"]
+    assert "1e9" in notes.get("kept_fp32", "1e9") and notes["mode"] in ("static", "dynamic")
+
+
+def test_manifest_is_beside_and_embedded_in_onnx(onnx_run, tiny_model):
+    import onnx
+
+    out, _ = onnx_run
+    artifact = out / "onnx" / "model_fp32.onnx"
+    manifest = check_artifact(artifact)
+    assert manifest["format"] == "onnx" and manifest["precision"] == "fp32"
+    assert [i["name"] for i in manifest["inputs"]] == ["audio", "text", "presence"]
+    assert manifest["inputs"][0]["shape"] == [1, 4, 5]
+    assert [o["name"] for o in manifest["outputs"]] == ["logits", "gate_weights"]
+    assert manifest["spec"] == tiny_model.spec.to_dict()
+    assert manifest["preprocessing"]["modalities"]["audio"]["std"] == [1.0] * 5
+    assert {"torch", "onnx", "onnxruntime"} <= set(manifest["tools"])
+    embedded = {p.key: p.value for p in onnx.load(str(artifact)).metadata_props}
+    assert json.loads(embedded["emoedge.manifest"])["spec"] == manifest["spec"]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "bitflip", "manifest_sha", "no_manifest"])
+def test_damaged_artifacts_are_refused_before_inference(onnx_run, tmp_path, damage):
+    out, _ = onnx_run
+    artifact = tmp_path / "model_fp32.onnx"
+    shutil.copy(out / "onnx" / "model_fp32.onnx", artifact)
+    shutil.copy(sidecar_path(out / "onnx" / "model_fp32.onnx"), sidecar_path(artifact))
+    data = bytearray(artifact.read_bytes())
+    if damage == "truncate":
+        artifact.write_bytes(data[: len(data) // 2])
+        message = "truncated"
+    elif damage == "bitflip":
+        data[len(data) // 2] ^= 0x01
+        artifact.write_bytes(bytes(data))
+        message = "sha256"
+    elif damage == "manifest_sha":
+        manifest = json.loads(sidecar_path(artifact).read_text())
+        manifest["sha256"] = "0" * 64
+        sidecar_path(artifact).write_text(json.dumps(manifest))
+        message = "does not match"
+    else:
+        sidecar_path(artifact).unlink()
+        message = "manifest"
+    with pytest.raises(ArtifactError, match=message):
+        check_artifact(artifact)
+
+
+def test_status_table_marks_each_status():
+    rows = [
+        {"format": "onnx", "precision": "fp32", "status": "ok", "size_bytes": 2048, "test": {"accuracy": 0.8,
+         "weighted_f1": 0.79}, "max_abs_prob_diff": 1e-7, "top1_agreement": 1.0, "latency_ms_p50": 0.4,
+         "delegated_fraction": None, "error": None},
+        {"format": "litert", "precision": "int8", "status": "export_failed", "size_bytes": None,
+         "test": {"accuracy": None, "weighted_f1": None}, "max_abs_prob_diff": None, "top1_agreement": None,
+         "latency_ms_p50": None, "delegated_fraction": None, "error": "export failed: boom"},
+    ]
+    table = format_table(rows)
+    assert "| onnx | fp32 | ✅ | 2 | 0.8000 |" in table
+    assert "| litert | int8 | ❌ |" in table and "boom" in table
+
+
+def test_cli_rejects_unknown_format_with_exit_2(capsys):
+    from export.__main__ import main
+
+    assert main(["--checkpoint", "nowhere", "--format", "tensorrt"]) == 2
+    assert "choose from" in capsys.readouterr().err
+
+
+def test_executorch_fp32_is_delegated_and_matches_pytorch(tiny_model, tmp_path):
+    from export import executorch
+
+    x = [torch.randn(1, *m.input_shape()) for m in tiny_model.spec.modalities]
+    presence = torch.tensor([[0.0, 1.0]])
+    path = tmp_path / "model_fp32.pte"
+    notes = executorch.export(tiny_model, (*x, presence), path)
+    delegation = notes["delegation"]
+    assert delegation["delegated_subgraphs"] >= 1 and delegation["delegated_fraction"] >= 0.9
+    assert delegation["delegated_fraction_excluding_constants"] >= delegation["delegated_fraction"]
+    logits, gates = executorch.load(path)([t.numpy() for t in (*x, presence)])
+    expected = tiny_model(*x, presence)
+    np.testing.assert_allclose(logits, expected[0].detach().numpy(), atol=1e-5)
+    assert gates[0, 0] == 0.0  # the absent modality keeps gate weight 0
+
+
+@pytest.mark.slow
+def test_litert_fp32_and_int8_run_in_the_litert_interpreter(tiny_model, tmp_path):
+    from export.pipeline import run
+
+    report = run(tiny_model, tiny_splits(tiny_model.spec), ["litert"], ["fp32", "int8"], tmp_path, calibration=8,
+                 progress=False)
+    fp32, int8 = report["artifacts"]
+    assert fp32["status"] == "ok", fp32["error"]
+    assert int8["status"] != "export_failed", int8["error"]
+    assert int8["size_bytes"] < fp32["size_bytes"]
+
+
+@pytest.mark.slow
+def test_executorch_int8_exports_and_runs(tiny_model, tmp_path):
+    from export.pipeline import run
+
+    report = run(tiny_model, tiny_splits(tiny_model.spec), ["executorch"], ["fp32", "int8"], tmp_path,
+                 calibration=8, progress=False)
+    fp32, int8 = report["artifacts"]
+    assert fp32["status"] == "ok", fp32["error"]
+    assert int8["status"] != "export_failed", int8["error"]
+    assert int8["top1_agreement"] >= 0.75
