@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from compress.importance import plan_pruning
 from compress.measure import latency_ms, model_size, weight_histogram
 from compress.plots import plot_rounds, plot_weight_distributions
-from compress.prune import build_graph, current_widths, node_groups, prune_nodes, rebuild
+from compress.prune import build_graph, check_prunable, current_widths, node_groups, prune_nodes, rebuild
 from sdk.checkpoint import load_checkpoint, save_checkpoint, write_json
 from sdk.data import load_dataset
 from sdk.model import EmotionModel
@@ -210,6 +210,7 @@ def load_base(args: argparse.Namespace, out: Path, options: PnaoOptions, progres
             train_run(load_from_args(args), checkpoint, config, progress=progress,
                       data_options=data_options_from_args(args))
     model, payload = load_checkpoint(checkpoint)
+    check_prunable(model)
     spec = model.spec
     dataset = load_dataset(spec.dataset or "synthetic", args.data, **_loader_options(payload))
     dataset = _restrict(dataset, spec.modality_names)

@@ -218,13 +218,24 @@ def example_inputs(model: EmotionModel, batch: int = 2) -> list[torch.Tensor]:
     return inputs + [torch.ones(batch, len(inputs))]
 
 
-def build_graph(model: EmotionModel) -> tp.DependencyGraph:
-    """DepGraph of `model` with our customized pruners and tracing surrogates."""
+def check_prunable(model: nn.Module) -> None:
+    """PNAO's pruners know the M-fusHER model with the gated head; say so clearly otherwise."""
+    if not isinstance(model, EmotionModel):
+        raise ValueError(
+            f"PNAO prunes the mfusher architecture (sdk.model.EmotionModel); this checkpoint is "
+            f"{model.spec.architecture!r} ({type(model).__name__}), whose layers have no pruners yet. "
+            "Export it unpruned with `python -m export`."
+        )
     if model.spec.fusion != "gated" or not model.classify_here:
         raise ValueError(
             f"PNAO prunes models with the 'gated' fusion head (the default); this one has {model.spec.fusion!r}. "
             "Train with --fusion gated to prune it."
         )
+
+
+def build_graph(model: EmotionModel) -> tp.DependencyGraph:
+    """DepGraph of `model` with our customized pruners and tracing surrogates."""
+    check_prunable(model)
     side: list[torch.Tensor] = []
     was_training = model.training
     with traceable(model, side):

@@ -33,7 +33,9 @@ from sdk.layers import LayerNorm
 from sdk.spec import ModelSpec
 
 MFDR_DEFAULTS = {
-    "window": 1,  # audio window width (steps) per text step
+    # audio window width (steps) per text step; Algorithm 1 can only widen a window of
+    # width >= 2 (a single key never exceeds its own mean), so 1 would disable it
+    "window": 3,
     "adaptive": True,  # Algorithm 1: widen strongly correlated windows to 3x, then 5x
     "full_attention": False,
     "context": True,  # GCPU's global-context stream g_t

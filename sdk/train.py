@@ -47,6 +47,11 @@ TRAIN_DEFAULTS = {
 def build_spec(dataset: MultimodalDataset, **overrides) -> ModelSpec:
     """A spec for `dataset`: its modalities with normalization fitted on train, its classes."""
     options = {**DATASET_DEFAULTS.get(dataset.name, {}), **overrides}
+    if options.get("architecture") == "mfdr":
+        from sdk.mfdr import MFDR_DEFAULTS
+
+        # Store every MFDR option, so a checkpoint keeps its meaning if a default changes.
+        options["mfdr"] = {**MFDR_DEFAULTS, **options.get("mfdr", {})}
     return ModelSpec(
         modalities=fit_normalization(dataset), class_names=list(dataset.class_names), dataset=dataset.name, **options
     ).validate()

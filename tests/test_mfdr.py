@@ -87,3 +87,10 @@ def test_mfdr_needs_audio_and_text():
         build_model(spec)
     with pytest.raises(SpecError, match="architecture"):
         ModelSpec.from_dict({**mfdr_spec().to_dict(), "architecture": "nope"})
+
+
+def test_pnao_refuses_mfdr_with_a_clear_error():
+    from compress.prune import check_prunable
+
+    with pytest.raises(ValueError, match="no pruners yet"):
+        check_prunable(build_model(mfdr_spec()))
