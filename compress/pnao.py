@@ -35,9 +35,8 @@ from compress.measure import latency_ms, model_size, weight_histogram
 from compress.plots import plot_rounds, plot_weight_distributions
 from compress.prune import build_graph, check_prunable, current_widths, node_groups, prune_nodes, rebuild
 from sdk.checkpoint import load_checkpoint, save_checkpoint, write_json
-from sdk.data import load_dataset
 from sdk.model import EmotionModel
-from sdk.training import SplitTensors, TrainConfig, config_from_dict, evaluate_split, fit, to_tensors
+from sdk.training import SplitTensors, TrainConfig, config_from_dict, evaluate_split, fit
 
 REPORTED_METRICS = ("accuracy", "weighted_f1")
 
@@ -198,8 +197,7 @@ def format_table(result: dict) -> str:
 # ------------------------------------------------------------------ CLI
 def load_base(args: argparse.Namespace, out: Path, options: PnaoOptions, progress: bool):
     """(model, payload, tensors): the given checkpoint, or a base trained with the L1 term on `--dataset`."""
-    from sdk.evaluate import _loader_options, _restrict
-    from sdk.train import config_from_args, data_options_from_args, load_from_args, train_run
+    from sdk.train import checkpoint_data, config_from_args, data_options_from_args, load_from_args, train_run
 
     checkpoint = args.checkpoint
     if checkpoint is None:
@@ -211,11 +209,7 @@ def load_base(args: argparse.Namespace, out: Path, options: PnaoOptions, progres
                       data_options=data_options_from_args(args))
     model, payload = load_checkpoint(checkpoint)
     check_prunable(model)
-    spec = model.spec
-    dataset = load_dataset(spec.dataset or "synthetic", args.data, **_loader_options(payload))
-    dataset = _restrict(dataset, spec.modality_names)
-    seed = payload.get("train_config", {}).get("seed", 0)
-    return model, payload, to_tensors(dataset.with_validation(seed=seed), spec)
+    return model, payload, checkpoint_data(model, payload, args.data)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,17 +20,9 @@ FIRST_INT8_MODE = {"onnx": "static", "executorch": "static", "litert": "dynamic"
 
 def load_splits(model, payload: dict, data_path=None) -> dict:
     """The checkpoint's dataset, normalized with the spec, as train / val / test tensors."""
-    from sdk.data import load_dataset
-    from sdk.training import to_tensors
+    from sdk.train import checkpoint_data
 
-    spec = model.spec
-    dataset = load_dataset(spec.dataset or "synthetic", data_path, **dict(payload.get("data_options", {})))
-    if dataset.modality_names != spec.modality_names:
-        from sdk.train import select_modalities
-
-        dataset = select_modalities(dataset, spec.modality_names)
-    seed = payload.get("train_config", {}).get("seed", 0)
-    return to_tensors(dataset.with_validation(seed=seed), spec)
+    return checkpoint_data(model, payload, data_path)
 
 
 def calibration_samples(train, count: int, seed: int = 0) -> list[tuple[torch.Tensor, ...]]:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from sdk.layers import BiGRU, BiLSTM, DepthwiseSeparableConv1d, FrameEncoder
-from sdk.spec import FEATURES, FRAMES, TOKENS, ModalitySpec, ModelSpec
+from sdk.spec import FRAMES, TOKENS, ModalitySpec, ModelSpec
 
 
 class ModalityEncoder(nn.Module):

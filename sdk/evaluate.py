@@ -12,15 +12,14 @@ import itertools
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from sdk.checkpoint import load_checkpoint, write_json
-from sdk.data import load_dataset
 from sdk.metrics import classification_metrics
 from sdk.model import EmotionModel
 from sdk.spec import subset_name
-from sdk.training import SplitTensors, predict, to_tensors
+from sdk.train import checkpoint_data
+from sdk.training import SplitTensors, predict
 
 
 def modality_subsets(names: list[str]) -> list[tuple[str, ...]]:
@@ -69,14 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         model, payload = load_checkpoint(args.checkpoint)
-        spec = model.spec
-        dataset = load_dataset(spec.dataset or "synthetic", args.data, **_loader_options(payload))
-        dataset = _restrict(dataset, spec.modality_names)
+        data = checkpoint_data(model, payload, args.data)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    seed = payload.get("train_config", {}).get("seed", 0)
-    data = to_tensors(dataset.with_validation(seed=seed), spec)
+    spec = model.spec
     if args.split not in data:
         print(f"error: {spec.dataset} has no {args.split} split", file=sys.stderr)
         return 2
@@ -94,18 +90,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         write_json(Path(args.json), {"checkpoint": str(args.checkpoint), "split": args.split, "subsets": results})
     return 0
-
-
-def _loader_options(payload: dict) -> dict:
-    return dict(payload.get("data_options", {}))
-
-
-def _restrict(dataset, names):
-    if dataset.modality_names == names:
-        return dataset
-    from sdk.train import select_modalities
-
-    return select_modalities(dataset, names)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,21 @@ def select_modalities(dataset: MultimodalDataset, names: list[str]) -> Multimoda
     return reduced.subset(reduced.presence.sum(axis=1) > 0)
 
 
+def checkpoint_data(model, payload: dict, data_path=None) -> dict:
+    """The data a checkpoint was trained on, as train / val / test tensors.
+
+    Reloads the checkpoint's dataset with the loader options it was trained with,
+    keeps the spec's modalities, carves the same validation split (same seed) and
+    normalizes with the spec's statistics. Used by evaluate, PNAO and export.
+    """
+    spec = model.spec
+    dataset = load_dataset(spec.dataset or "synthetic", data_path, **dict(payload.get("data_options", {})))
+    if dataset.modality_names != spec.modality_names:
+        dataset = select_modalities(dataset, spec.modality_names)
+    seed = payload.get("train_config", {}).get("seed", 0)
+    return to_tensors(dataset.with_validation(seed=seed), spec)
+
+
 def train_run(
     dataset: MultimodalDataset,
     out: Path | None,
