@@ -48,7 +48,10 @@ def quantize_pt2e(model, example_inputs, calibration, quantization: str):
     dynamic = quantization == "dynamic"
     quantizer = XNNPACKQuantizer()
     quantizer.set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic))
-    quantizer.set_filter_function(lambda node: node.target in ANNOTATED_OPS)
+    # The conv annotator applies the filter to its whole partition (the conv node and its
+    # weight and bias nodes), the linear one to the linear node only: let non-call_function
+    # nodes through, or no conv is ever annotated and their weights stay fp32.
+    quantizer.set_filter_function(lambda node: node.op != "call_function" or node.target in ANNOTATED_OPS)
     from export.rewrite import linear_recurrence
 
     captured = torch.export.export(linear_recurrence(model), tuple(example_inputs)).module()
