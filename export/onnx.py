@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from export.formats import OUTPUT_NAMES, input_names
 from export.manifest import EMBEDDED_KEY, tool_versions as _versions
@@ -29,6 +28,7 @@ def tool_versions() -> dict[str, str]:
 def export(model, example_inputs, path, precision="fp32", calibration=(), quantization="static",
            embed: dict | None = None) -> dict:
     import onnx
+    import torch  # here, not at the top: `load` (the runtime path) must not pull torch in
 
     path = Path(path)
     names = input_names(model.spec)
@@ -42,6 +42,12 @@ def export(model, example_inputs, path, precision="fp32", calibration=(), quanti
             notes["quantization"] = _quantize(fp32_path, Path(tmp) / "int8.onnx", names, calibration, quantization)
             fp32_path = Path(tmp) / "int8.onnx"
         proto = onnx.load(str(fp32_path))
+        # The dynamo exporter annotates every node with its stack trace, class hierarchy and
+        # FX name: debugging data, over half the file of a small model. Phones need none of it.
+        # value_info (intermediate shape annotations) is optional for every runtime too.
+        for node in proto.graph.node:
+            del node.metadata_props[:]
+        del proto.graph.value_info[:]
         onnx.checker.check_model(proto, full_check=True)
         notes["checker"] = "onnx.checker full_check passed"
         if embed is not None:
@@ -54,11 +60,17 @@ def export(model, example_inputs, path, precision="fp32", calibration=(), quanti
 
 
 def _quantize(source: Path, target: Path, names, calibration, mode: str) -> dict:
+    import onnx
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    if mode == "dynamic":  # on the exported graph: quant_pre_process's shapes trip its shape inference
+    if mode == "dynamic":
+        # The dynamo exporter's value_info disagrees with ORT's shape inference: drop it first.
+        lean = onnx.load(str(source))
+        del lean.graph.value_info[:]
+        source = source.with_name("lean.onnx")
+        onnx.save(lean, str(source))
         quantize_dynamic(str(source), str(target), op_types_to_quantize=QUANTIZED_OP_TYPES,
                          weight_type=QuantType.QInt8, per_channel=False)
         return {"mode": "dynamic", "ops": QUANTIZED_OP_TYPES, "weights": "int8 per-tensor",

@@ -5,22 +5,30 @@ or a batch) with `None` for an absent modality, checks them against the spec and
 returns the model's positional inputs: normalized, left-padded tensors in spec
 order plus the presence mask. Every problem raises `InputError` naming the
 modality, what was expected and what to do.
+
+`InputPreparer(spec).arrays(...)` does the same with numpy only (no torch import,
+so a runtime process stays small) and also takes a `str` for a token modality:
+the text is tokenized with the spec's vocabulary (sdk.tokenizer); text with more
+tokens than the modality's `seq_len` raises `InputError` (arrays of token ids that
+are too long keep their last `seq_len` ids, like every other modality).
 """
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from sdk.spec import FRAMES, TOKENS, ModalitySpec, ModelSpec
+from sdk.tokenizer import WordTokenizer
 
 
 class InputError(ValueError):
     """An input that the model cannot take; the message says which and how to fix it."""
 
 
-def _as_array(name: str, value, modality: ModalitySpec) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
+def _as_array(name: str, value, modality: ModalitySpec, tokenizer: WordTokenizer | None = None) -> np.ndarray:
+    if type(value).__module__.startswith("torch") and hasattr(value, "detach"):  # a torch.Tensor, without importing torch
         value = value.detach().cpu().numpy()
+    if isinstance(value, str):
+        return _encode_text(name, value, modality, tokenizer)
     if not isinstance(value, np.ndarray):
         raise InputError(
             f"{name}: expected a numpy array of shape {('T', *modality.step_shape())}, got {type(value).__name__}"
@@ -41,16 +49,37 @@ def _as_array(name: str, value, modality: ModalitySpec) -> np.ndarray:
     return value
 
 
+def _encode_text(name: str, text: str, modality: ModalitySpec, tokenizer: WordTokenizer | None) -> np.ndarray:
+    """A str for a token modality -> its (n,) int64 ids; errors for other kinds, empty or too-long text."""
+    if modality.kind != TOKENS:
+        raise InputError(
+            f"{name}: got text, but this modality takes {modality.kind} (a float array of shape "
+            f"{('steps', *modality.step_shape())}); pass the {name} features as a numpy array"
+        )
+    tokenizer = tokenizer or WordTokenizer.from_vocabulary(modality.vocabulary)
+    ids = tokenizer.ids(text)
+    if not ids:
+        raise InputError(f"{name}: the text has no words; pass {name}=None if there is no text")
+    if len(ids) > modality.seq_len:
+        raise InputError(
+            f"{name}: the text has {len(ids)} tokens but the model takes at most {modality.seq_len}; "
+            f"shorten it (e.g. to its last {modality.seq_len} tokens) or pass token ids (extra ids are dropped "
+            "from the start)"
+        )
+    return np.asarray(ids, dtype=np.int64)
+
+
 def _check_shape(name: str, x: np.ndarray, modality: ModalitySpec) -> np.ndarray:
     """Accept (t, *step) or (B, t, *step); return (B, t, *step)."""
     step = modality.step_shape()
+    given = x.shape
     if x.ndim == 1 + len(step):
         x = x[None]
     if x.ndim != 2 + len(step) or tuple(x.shape[2:]) != step:
         raise InputError(
-            f"{name}: expected shape (steps, {', '.join(map(str, step))}) or (batch, steps, ...), got {x.shape}"
+            f"{name}: expected shape (steps, {', '.join(map(str, step))}) or (batch, steps, ...), got {given}"
             if step
-            else f"{name}: expected shape (steps,) or (batch, steps), got {x.shape}"
+            else f"{name}: expected shape (steps,) or (batch, steps), got {given}"
         )
     if x.shape[1] == 0:
         raise InputError(f"{name}: has zero steps; pass {name}=None if the modality is absent")
@@ -78,38 +107,73 @@ def normalize_steps(x: np.ndarray, modality: ModalitySpec) -> np.ndarray:
     return (x - mean) / std
 
 
-def prepare_inputs(spec: ModelSpec, **modalities) -> tuple[list[torch.Tensor], torch.Tensor]:
+class InputPreparer:
+    """Validation and preprocessing for one spec, numpy only (tokenizers built once)."""
+
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+        self.tokenizers = {m.name: WordTokenizer.from_vocabulary(m.vocabulary)
+                           for m in spec.modalities if m.kind == TOKENS}
+
+    def arrays(self, **modalities) -> tuple[list[np.ndarray], np.ndarray]:
+        """Validate raw inputs and build `(arrays in spec order, presence (B, M) float32)`.
+
+        Each modality is an array of shape (steps, *step_shape) for one sample or
+        (batch, steps, *step_shape) for a batch, a str for a token modality, or None
+        when absent. Shorter sequences are left-padded (after normalization) and longer
+        ones keep their last steps.
+        """
+        spec = self.spec
+        unknown = set(modalities) - set(spec.modality_names)
+        if unknown:
+            raise InputError(f"unknown modalities {sorted(unknown)}; this model takes {spec.modality_names}")
+        if all(modalities.get(name) is None for name in spec.modality_names):
+            raise InputError(
+                f"every modality is absent; give at least one of {spec.modality_names} (absent ones are None)"
+            )
+        arrays: dict[str, np.ndarray] = {}
+        batch = None
+        for m in spec.modalities:
+            value = modalities.get(m.name)
+            if value is None:
+                continue
+            x = _check_shape(m.name, _as_array(m.name, value, m, self.tokenizers.get(m.name)), m)
+            with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported just below
+                x = normalize_steps(x, m)
+            if m.kind != TOKENS and not np.isfinite(x).all():
+                raise InputError(
+                    f"{m.name}: values overflow float32 after normalization with the model's mean/std; "
+                    f"expected raw {m.name} features on the scale of the training data"
+                )
+            x = _pad(x, m)
+            if batch is not None and x.shape[0] != batch:
+                raise InputError(f"{m.name}: batch size {x.shape[0]} differs from the other modalities' {batch}")
+            batch = x.shape[0]
+            arrays[m.name] = x
+        out, presence = [], np.zeros((batch, len(spec.modalities)), np.float32)
+        for i, m in enumerate(spec.modalities):
+            if m.name in arrays:
+                presence[:, i] = 1.0
+                out.append(np.ascontiguousarray(arrays[m.name]))
+            else:
+                dtype = np.int64 if m.kind == TOKENS else np.float32
+                out.append(np.zeros((batch, *m.input_shape()), dtype=dtype))
+        return out, presence
+
+    def tensors(self, **modalities):
+        """Like `arrays`, as torch tensors: `(tensors in spec order, presence (B, M))`."""
+        import torch
+
+        arrays, presence = self.arrays(**modalities)
+        return [torch.from_numpy(x) for x in arrays], torch.from_numpy(presence)
+
+
+def prepare_inputs(spec: ModelSpec, **modalities):
     """Validate raw inputs and build `(tensors in spec order, presence (B, M))`.
 
     Each modality is an array of shape (steps, *step_shape) for one sample or
-    (batch, steps, *step_shape) for a batch, or None when absent. Shorter sequences
-    are left-padded (after normalization) and longer ones keep their last steps.
+    (batch, steps, *step_shape) for a batch, a str for a token modality, or None
+    when absent. Shorter sequences are left-padded (after normalization) and longer
+    ones keep their last steps.
     """
-    unknown = set(modalities) - set(spec.modality_names)
-    if unknown:
-        raise InputError(f"unknown modalities {sorted(unknown)}; this model takes {spec.modality_names}")
-    if all(modalities.get(name) is None for name in spec.modality_names):
-        raise InputError(
-            f"every modality is absent; give at least one of {spec.modality_names} (absent ones are None)"
-        )
-    arrays: dict[str, np.ndarray] = {}
-    batch = None
-    for m in spec.modalities:
-        value = modalities.get(m.name)
-        if value is None:
-            continue
-        x = _check_shape(m.name, _as_array(m.name, value, m), m)
-        x = _pad(normalize_steps(x, m), m)
-        if batch is not None and x.shape[0] != batch:
-            raise InputError(f"{m.name}: batch size {x.shape[0]} differs from the other modalities' {batch}")
-        batch = x.shape[0]
-        arrays[m.name] = x
-    tensors, presence = [], np.zeros((batch, len(spec.modalities)), np.float32)
-    for i, m in enumerate(spec.modalities):
-        if m.name in arrays:
-            presence[:, i] = 1.0
-            tensors.append(torch.from_numpy(np.ascontiguousarray(arrays[m.name])))
-        else:
-            dtype = torch.int64 if m.kind == TOKENS else torch.float32
-            tensors.append(torch.zeros((batch, *m.input_shape()), dtype=dtype))
-    return tensors, torch.from_numpy(presence)
+    return InputPreparer(spec).tensors(**modalities)

@@ -1,0 +1,310 @@
+"""Host benchmark of every exported artifact, with PyTorch eager as the reference row.
+
+    python -m sdk.bench --models dist/mosi --threads 1 --json bench.json
+
+For each artifact under `--models` (.pte, .tflite, .onnx with a manifest) and the
+checkpoint it was exported from (PyTorch eager), a fresh process loads it and
+measures:
+
+    load_ms     cold load: `EmotionRecognizer.load` in a new process (runtime import,
+                manifest + sha256 check, session/program creation)
+    first_ms    the first `predict` after loading
+    p50/p90/p99 over `--runs` warm `predict` calls after `--warmup` more
+                (end to end: validation, normalization, padding, inference, softmax)
+    runtime_p50_ms  the runtime call alone (no preprocessing), same protocol
+    peak_rss_mb peak resident memory of that process (VmHWM), imports included
+
+The model's FLOPs are counted on the checkpoint (torch.utils.flop_counter, batch 1,
+every modality present) and the FLOP floor is FLOPs / the machine's measured
+one-thread fp32 matmul throughput (`matmul_gflops`, best of square matmuls); each
+row's p50 is given as a ratio to PyTorch eager and to that floor.
+
+Writes the JSON (`{"matmul_gflops", "rows": [{"backend", "precision", "path",
+"load_ms", "first_ms", "p50_ms", "p90_ms", "p99_ms", "peak_rss_mb", "flops", ...}]}`),
+a Markdown table (stdout and OUT.md) and a plot (OUT.png) beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sdk.runtime.backends import BACKENDS
+
+ARTIFACT_SUFFIXES = tuple(s for b in BACKENDS.values() if b.name != "torch" for s in b.suffixes)
+
+
+# ------------------------------------------------------------------ worker (runs in a fresh process)
+def example_inputs(spec, seed: int = 0) -> dict:
+    """One sample with every modality present: raw values mean + std * N(0, 1), random token ids."""
+    rng = np.random.default_rng(seed)
+    sample = {}
+    for m in spec.modalities:
+        if m.kind == "tokens":
+            sample[m.name] = rng.integers(3, m.vocab_size, size=m.seq_len)
+            continue
+        x = rng.normal(size=m.input_shape()).astype(np.float32)
+        if m.normalization.mean:
+            shape = (-1,) if m.kind == "features" else (-1, 1, 1)
+            x = x * np.reshape(m.normalization.std, shape) + np.reshape(m.normalization.mean, shape)
+        sample[m.name] = x.astype(np.float32)
+    return sample
+
+
+def percentiles(times_s: list[float]) -> dict[str, float]:
+    ms = np.asarray(times_s) * 1e3
+    return {f"p{q}_ms": float(np.percentile(ms, q)) for q in (50, 90, 99)}
+
+
+def measure(path: str, backend: str, threads: int, runs: int, warmup: int) -> dict:
+    """The worker's measurements of one model (see the module docstring)."""
+    start = time.perf_counter()
+    from sdk.runtime import EmotionRecognizer
+
+    recognizer = EmotionRecognizer.load(path, backend=backend, num_threads=threads)
+    load_ms = (time.perf_counter() - start) * 1e3
+    sample = example_inputs(recognizer.spec)
+    start = time.perf_counter()
+    recognizer.predict(**sample)
+    first_ms = (time.perf_counter() - start) * 1e3
+    for _ in range(warmup):
+        recognizer.predict(**sample)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        recognizer.predict(**sample)
+        times.append(time.perf_counter() - start)
+    arrays, presence = recognizer._preparer.arrays(**sample)
+    inputs = arrays + [presence]
+    runtime_times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        recognizer._run(inputs)
+        runtime_times.append(time.perf_counter() - start)
+    return {
+        "load_ms": load_ms, "first_ms": first_ms, **percentiles(times),
+        "runtime_p50_ms": percentiles(runtime_times)["p50_ms"],
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process: VmHWM (Linux; reset by exec, unlike ru_maxrss, which a
+    child started by subprocess inherits from its parent), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ------------------------------------------------------------------ parent
+def matmul_gflops(seconds: float = 0.3, sizes=(128, 256, 512)) -> float:
+    """This machine's one-thread fp32 matmul throughput: the best over a few square sizes."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        best = 0.0
+        for n in sizes:
+            a, b = torch.randn(n, n), torch.randn(n, n)
+            torch.mm(a, b)
+            count, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                torch.mm(a, b)
+                count += 1
+            best = max(best, 2 * n**3 * count / (time.perf_counter() - start) / 1e9)
+        return best
+    finally:
+        torch.set_num_threads(threads)
+
+
+def count_flops(checkpoint: Path) -> int:
+    """FLOPs of one batch-1 forward pass with every modality present (matmuls and convolutions)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from sdk.checkpoint import load_checkpoint
+    from sdk.inputs import prepare_inputs
+
+    model, _ = load_checkpoint(checkpoint)
+    tensors, presence = prepare_inputs(model.spec, **example_inputs(model.spec))
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(*tensors, presence)
+    return int(counter.get_total_flops())
+
+
+def find_artifacts(models: Path) -> list[tuple[Path, dict]]:
+    """(artifact, manifest) for every artifact a backend here can run, in a stable order."""
+    found = []
+    for path in sorted(p for p in models.rglob("*") if p.suffix in ARTIFACT_SUFFIXES and p.is_file()):
+        sidecar = path.with_name(path.name + ".json")
+        if not sidecar.is_file():
+            continue
+        manifest = json.loads(sidecar.read_text())
+        if manifest.get("format") in BACKENDS:  # e.g. executorch-coreml .pte files cannot run on this host
+            found.append((path, manifest))
+    return found
+
+
+def find_checkpoint(models: Path, manifests: list[dict]) -> Path | None:
+    """The checkpoint the artifacts came from: `--checkpoint` in report.json's command, else runs/<dataset>."""
+    report = models / "report.json"
+    if report.is_file():
+        match = re.search(r"--checkpoint[ =](\S+)", json.loads(report.read_text()).get("command", ""))
+        candidate = Path(match.group(1)) if match else None
+        if candidate is not None and (candidate.is_file() or (candidate / "model.pt").is_file()):
+            return candidate
+    for manifest in manifests:
+        candidate = Path("runs") / manifest.get("spec", {}).get("dataset", "")
+        if (candidate / "model.pt").is_file():
+            return candidate
+    return None
+
+
+def run_worker(path: Path, backend: str, threads: int, runs: int, warmup: int, timeout: float = 600) -> dict:
+    command = [sys.executable, "-m", "sdk.bench", "--worker", str(path), "--backend", backend,
+               "--threads", str(threads), "--runs", str(runs), "--warmup", str(warmup)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        return {"error": f"worker exit {done.returncode}: {tail[0][:300]}"}
+    return json.loads(lines[-1])
+
+
+def benchmark(models: Path, checkpoint: Path | None, threads: int, runs: int, warmup: int,
+              progress: bool = True) -> dict:
+    from tqdm.auto import tqdm
+
+    artifacts = find_artifacts(models)
+    if not artifacts:
+        raise FileNotFoundError(f"no artifacts with manifests under {models}; export some with `python -m export`")
+    checkpoint = checkpoint or find_checkpoint(models, [m for _, m in artifacts])
+    jobs = ([(checkpoint, "torch", "fp32")] if checkpoint else []) + [
+        (path, manifest["format"], manifest.get("precision", "fp32")) for path, manifest in artifacts]
+    gflops = matmul_gflops()
+    flops = count_flops(checkpoint) if checkpoint else None
+    rows = []
+    for path, backend, precision in tqdm(jobs, desc="bench", disable=not progress):
+        measured = run_worker(path, backend, threads, runs, warmup)
+        rows.append({"backend": backend, "precision": precision, "path": str(path),
+                     **{k: measured.get(k) for k in ("load_ms", "first_ms", "p50_ms", "p90_ms", "p99_ms",
+                                                     "peak_rss_mb")},
+                     "flops": flops, "runtime_p50_ms": measured.get("runtime_p50_ms"),
+                     **({"error": measured["error"]} if "error" in measured else {})})
+    floor_ms = flops / (gflops * 1e9) * 1e3 if flops else None
+    torch_p50 = next((r["p50_ms"] for r in rows if r["backend"] == "torch" and r["p50_ms"]), None)
+    for row in rows:
+        p50 = row["p50_ms"]
+        row["ratio_to_torch"] = p50 / torch_p50 if p50 and torch_p50 else None
+        row["ratio_to_flop_floor"] = p50 / floor_ms if p50 and floor_ms else None
+    return {"matmul_gflops": gflops, "flop_floor_ms": floor_ms, "threads": threads, "runs": runs, "warmup": warmup,
+            "checkpoint": str(checkpoint) if checkpoint else None, "rows": rows}
+
+
+def format_markdown(result: dict) -> str:
+    def f(value, digits=2):
+        return "—" if value is None else f"{value:.{digits}f}"
+
+    floor = result["flop_floor_ms"]
+    lines = [
+        f"Threads: {result['threads']} · warm runs: {result['runs']} (after {result['warmup']} warm-up) · "
+        f"one-thread matmul: {result['matmul_gflops']:.1f} GFLOP/s · model: "
+        + (f"{result['rows'][0]['flops'] / 1e6:.2f} MFLOPs, FLOP floor {floor * 1e3:.1f} µs" if floor else "FLOPs unknown"),
+        "",
+        "| Backend | Precision | load ms | first ms | p50 ms | p90 ms | p99 ms | runtime p50 ms | × PyTorch | × FLOP floor | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        if r.get("error"):
+            lines.append(f"| {r['backend']} | {r['precision']} | ❌ {r['error']} |||||||||")
+            continue
+        lines.append(f"| {r['backend']} | {r['precision']} | {f(r['load_ms'], 0)} | {f(r['first_ms'])} | "
+                     f"{f(r['p50_ms'], 3)} | {f(r['p90_ms'], 3)} | {f(r['p99_ms'], 3)} | {f(r['runtime_p50_ms'], 3)} | "
+                     f"{f(r['ratio_to_torch'])} | {f(r['ratio_to_flop_floor'], 1)} | {f(r['peak_rss_mb'], 0)} |")
+    lines += ["", "p50/p90/p99: end-to-end `predict` (validation, normalization, inference, softmax); "
+              "runtime p50: the runtime call alone. Peak RSS: the whole benchmark process, imports included."]
+    return "\n".join(lines)
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in result["rows"] if r.get("p50_ms")]
+    labels = [f"{r['backend']} {r['precision']}" for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(rows) + 1.5))
+    y = np.arange(len(rows))
+    p50 = np.array([r["p50_ms"] for r in rows])
+    p90 = np.array([r["p90_ms"] for r in rows])
+    ax.barh(y, p50, color=["#888" if r["backend"] == "torch" else "#3b7dd8" for r in rows], label="p50")
+    ax.errorbar(p50, y, xerr=[np.zeros_like(p50), p90 - p50], fmt="none", ecolor="black", capsize=3, label="p90")
+    if result["flop_floor_ms"]:
+        ax.axvline(result["flop_floor_ms"], color="red", linestyle="--", label="FLOP floor")
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel(f"ms per predict ({result['threads']} thread{'s' if result['threads'] > 1 else ''}, log scale)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sdk.bench", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--models", type=Path, default=Path("dist/mosi"), help="directory of exported artifacts")
+    parser.add_argument("--checkpoint", type=Path, help="PyTorch reference (default: from report.json or runs/<dataset>)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=200, help="warm runs measured (default 200)")
+    parser.add_argument("--warmup", type=int, default=20, help="warm-up runs before measuring (default 20)")
+    parser.add_argument("--json", type=Path, default=None, help="result JSON (default: MODELS/bench.json)")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--backend", default="auto", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.threads < 1 or args.runs < 1 or args.warmup < 0:
+        parser.error("--threads and --runs must be >= 1, --warmup >= 0")
+    if args.worker:
+        print(json.dumps(measure(str(args.worker), args.backend, args.threads, args.runs, args.warmup)))
+        return 0
+    if not args.models.is_dir():
+        print(f"error: {args.models} is not a directory; export models with `python -m export --out DIR`",
+              file=sys.stderr)
+        return 2
+    try:
+        result = benchmark(args.models, args.checkpoint, args.threads, args.runs, args.warmup,
+                           progress=not args.no_progress)
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    from export.manifest import write_json_atomic
+
+    out = args.json or args.models / "bench.json"
+    write_json_atomic(out, result)
+    markdown = format_markdown(result)
+    out.with_suffix(".md").write_text(markdown + "\n")
+    plot(result, out.with_suffix(".png"))
+    print(markdown)
+    print(f"\nwrote {out}, {out.with_suffix('.md')}, {out.with_suffix('.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Streaming recognition: push steps per modality as they arrive, results by callback.
+
+    def on_result(result):            # RecognitionResult with timestamp_ms set
+        print(result.timestamp_ms, result.label, result.modalities_used)
+
+    stream = recognizer.stream(on_result, stale_after_ms=2000)
+    stream.push("audio", audio_step, timestamp_ms=40)      # (F,) one step, or (k, F)
+    stream.push("text", "so this movie", timestamp_ms=900)  # str for a token modality
+    stream.push("video", frame_features, timestamp_ms=1000)
+
+Each modality has a ring buffer holding its last `seq_len` steps (the model's
+context window, from the manifest); modalities arrive at their own rates. After a
+push, a prediction is made on the current windows (at most one per
+`min_interval_ms`) and handed to the callback, in the pushing thread, with
+`timestamp_ms` (the push's time) and `input_timestamps_ms` (each used modality's
+newest step). A modality never pushed, or silent for more than `stale_after_ms`,
+is absent (None) for that prediction: the model's gating then uses the others.
+
+Timestamps are milliseconds on any clock, non-decreasing per modality (an older
+one raises InputError, like a bad step). Text pushed to a token modality is
+tokenized with the model's vocabulary and slides through the window (no length
+limit, unlike `predict`). Steps are validated at push, so a bad one never enters
+a buffer. Memory is fixed: the buffers are allocated once.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Callable
+
+import numpy as np
+
+from sdk.inputs import InputError, _as_array
+from sdk.spec import TOKENS, ModalitySpec
+
+
+class RingBuffer:
+    """The last `capacity` steps of one modality, oldest first, in preallocated memory."""
+
+    def __init__(self, capacity: int, step_shape: tuple[int, ...], dtype):
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self.data = np.zeros((capacity, *step_shape), dtype=dtype)
+        self.start = 0  # index of the oldest step
+        self.count = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def extend(self, steps: np.ndarray) -> None:
+        """Append (k, *step_shape) steps; the oldest fall out once the buffer is full."""
+        steps = steps[-self.capacity :]
+        k = len(steps)
+        end = (self.start + self.count) % self.capacity  # where the next step goes
+        first = min(k, self.capacity - end)
+        self.data[end : end + first] = steps[:first]
+        self.data[: k - first] = steps[first:]
+        overflow = max(0, self.count + k - self.capacity)
+        self.start = (self.start + overflow) % self.capacity
+        self.count = min(self.capacity, self.count + k)
+
+    def window(self) -> np.ndarray:
+        """A copy of the buffered steps, oldest first: (len(self), *step_shape)."""
+        index = (self.start + np.arange(self.count)) % self.capacity
+        return self.data[index]
+
+    def clear(self) -> None:
+        self.start = self.count = 0
+
+
+class StreamingRecognizer:
+    """Ring buffers per modality in front of an `EmotionRecognizer` (see the module docstring)."""
+
+    def __init__(self, recognizer, callback: Callable | None = None, *, stale_after_ms: float | None = None,
+                 min_interval_ms: float = 0.0):
+        if stale_after_ms is not None and stale_after_ms < 0:
+            raise ValueError(f"stale_after_ms must be >= 0 or None, got {stale_after_ms}")
+        if min_interval_ms < 0:
+            raise ValueError(f"min_interval_ms must be >= 0, got {min_interval_ms}")
+        self.recognizer = recognizer
+        self.callback = callback
+        self.stale_after_ms = stale_after_ms
+        self.min_interval_ms = min_interval_ms
+        self.spec = recognizer.spec
+        self.buffers = {
+            m.name: RingBuffer(m.seq_len, m.step_shape(), np.int64 if m.kind == TOKENS else np.float32)
+            for m in self.spec.modalities
+        }
+        self.last_push_ms: dict[str, float] = {}
+        self.last_result_ms: float | None = None
+        self.results = 0
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------- input
+    def push(self, modality: str, steps, timestamp_ms: float):
+        """Add one step (step_shape) or several (k, *step_shape) of `modality` seen at
+        `timestamp_ms`; returns the result it triggered (also sent to the callback) or None."""
+        if modality not in self.buffers:
+            raise InputError(f"unknown modality {modality!r}; this model takes {self.spec.modality_names}")
+        if not np.isfinite(timestamp_ms):
+            raise InputError(f"{modality}: timestamp_ms must be a finite number of milliseconds, got {timestamp_ms}")
+        steps = self._steps(self.spec.modality(modality), steps)
+        with self._lock:
+            last = self.last_push_ms.get(modality)
+            if last is not None and timestamp_ms < last:
+                raise InputError(
+                    f"{modality}: timestamp {timestamp_ms} ms is older than its previous push ({last} ms); "
+                    "push steps in time order"
+                )
+            if len(steps):
+                self.buffers[modality].extend(steps)
+            self.last_push_ms[modality] = float(timestamp_ms)
+            if not len(steps):
+                return None
+            if self.last_result_ms is not None and timestamp_ms - self.last_result_ms < self.min_interval_ms:
+                return None
+            return self._emit(float(timestamp_ms))
+
+    def predict_now(self, timestamp_ms: float):
+        """A result from the current windows at `timestamp_ms` (None when every modality is absent)."""
+        with self._lock:
+            return self._emit(float(timestamp_ms))
+
+    def reset(self, modality: str | None = None) -> None:
+        """Empty one modality's buffer (or all of them), e.g. at a new speaker or scene."""
+        with self._lock:
+            for name in [modality] if modality else list(self.buffers):
+                self.buffers[name].clear()
+                self.last_push_ms.pop(name, None)
+
+    # ------------------------------------------------------------- internals
+    def _steps(self, m: ModalitySpec, value) -> np.ndarray:
+        """Validate pushed steps -> (k, *step_shape) in the buffer's dtype."""
+        if m.kind == TOKENS and isinstance(value, str):
+            return np.asarray(self.recognizer._preparer.tokenizers[m.name].ids(value), dtype=np.int64)
+        if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+            value = np.asarray(value)
+        x = _as_array(m.name, value, m)
+        step = m.step_shape()
+        if x.ndim == len(step):
+            x = x[None]
+        if x.ndim != 1 + len(step) or tuple(x.shape[1:]) != step:
+            shape = ", ".join(map(str, step))
+            raise InputError(
+                f"{m.name}: a push takes one step of shape ({shape}) or several of shape (k, {shape}), got {x.shape}"
+                if step else f"{m.name}: a push takes one token id or an array of ids (k,), got shape {x.shape}"
+            )
+        if len(x) == 0:
+            raise InputError(f"{m.name}: pushed zero steps; push at least one step")
+        return x
+
+    def _emit(self, timestamp_ms: float):
+        present = {}
+        for name, buffer in self.buffers.items():
+            last = self.last_push_ms.get(name)
+            fresh = self.stale_after_ms is None or (last is not None and timestamp_ms - last <= self.stale_after_ms)
+            present[name] = buffer.window() if len(buffer) and fresh else None
+        if all(v is None for v in present.values()):
+            return None
+        result = self.recognizer.predict(**present)
+        result = dataclasses.replace(
+            result, timestamp_ms=timestamp_ms,
+            input_timestamps_ms={n: self.last_push_ms[n] for n, v in present.items() if v is not None},
+        )
+        self.last_result_ms = timestamp_ms
+        self.results += 1
+        if self.callback is not None:
+            self.callback(result)
+        return result
