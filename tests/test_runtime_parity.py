@@ -14,7 +14,7 @@ import torch
 
 from sdk import EmotionRecognizer
 from sdk.evaluate import modality_subsets
-from tests.test_runtime import MOSI_CHECKPOINT, mosi_artifact
+from tests.test_runtime import mosi_artifact
 
 MAX_PROB_DIFF = 1e-4
 BACKENDS = ("torch", "executorch", "litert", "onnx")
@@ -28,7 +28,7 @@ def mosi_test_samples(count: int | None):
     from sdk.data import load_dataset
     from sdk.train import checkpoint_data, select_modalities
 
-    model, payload = load_checkpoint(MOSI_CHECKPOINT)
+    model, payload = load_checkpoint(mosi_artifact("torch"))
     spec = model.spec
     dataset = load_dataset(spec.dataset, **dict(payload.get("data_options", {})))
     if dataset.modality_names != spec.modality_names:
