@@ -66,8 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(report['artifacts'])} artifacts in {report['seconds']:.0f} s; report: {Path(args.out) / 'report.json'}")
     failed = [a for a in report["artifacts"] if a["status"] != "ok"]
     if args.min_metric is not None:
-        failed += [a for a in report["artifacts"]
-                   if a["test"]["accuracy"] is None or a["test"]["accuracy"] < args.min_metric]
+        below = [a for a in report["artifacts"]
+                 if a["test"]["accuracy"] is None or a["test"]["accuracy"] < args.min_metric]
+        for a in below:
+            accuracy = "none" if a["test"]["accuracy"] is None else f"{a['test']['accuracy']:.4f}"
+            print(f"FAIL: {a['format']} {a['precision']} test accuracy {accuracy} < --min-metric {args.min_metric}")
+        failed += below
     return 1 if failed else 0
 
 
