@@ -229,7 +229,7 @@ def test_tampered_artifacts_are_refused_before_inference(tmp_path, damage):
     elif damage == "no_manifest":
         sidecar_path(path).unlink()
     else:
-        shutil.copy(sidecar_path(source.with_name("model_int8.onnx")), sidecar_path(path))
+        shutil.copy(sidecar_path(mosi_artifact("executorch")), sidecar_path(path))  # another artifact's manifest
     with pytest.raises(ArtifactError):
         EmotionRecognizer.load(path)
 
