@@ -2,6 +2,7 @@
 
     python -m compress.pnao --rounds 5                          # trains a synthetic base first
     python -m compress.pnao --checkpoint runs/mosi --rounds 5 --out runs/pnao_mosi
+    torchrun --nproc_per_node 2 -m compress.pnao ...          # data-parallel (sdk.distributed)
 
 1. Θ^0: sparse training, loss + α‖Θ‖₁ (eq. 8; `--l1`). A checkpoint trained without it
    gets the last `--rewind-epochs` epochs of its schedule replayed with the L1 term.
@@ -34,6 +35,7 @@ from compress.importance import plan_pruning
 from compress.measure import latency_ms, model_size, weight_histogram
 from compress.plots import plot_rounds, plot_weight_distributions
 from compress.prune import build_graph, check_prunable, current_widths, node_groups, prune_nodes, rebuild
+from sdk import distributed
 from sdk.checkpoint import load_checkpoint, save_checkpoint, write_json
 from sdk.model import EmotionModel
 from sdk.training import SplitTensors, TrainConfig, config_from_dict, evaluate_split, fit
@@ -135,11 +137,12 @@ def run_pnao(
         stored = PnaoOptions(**state["options"])
         if not options.same_run(stored):
             raise ValueError(f"--resume: {out} was started with {stored}, not {options}; use another --out")
-    elif resume:
+    elif resume and distributed.is_main():
         print(f"--resume: no finished round in {out}/rounds, starting from round 0", file=sys.stderr)
     state["options"] = dataclasses.asdict(options)
     done = len(state["records"])
-    bar = tqdm(range(done, options.rounds + 1), desc="PNAO", unit="round", disable=not progress,
+    main = distributed.is_main()  # under torchrun: every rank prunes and retrains, rank 0 evaluates and writes
+    bar = tqdm(range(done, options.rounds + 1), desc="PNAO", unit="round", disable=not (progress and main),
                initial=done, total=options.rounds + 1)
     for round_index in bar:
         if round_index == 0:
@@ -149,6 +152,8 @@ def run_pnao(
         else:
             model, pruned = prune_round(model, options)
             rewind_retrain(model, data, config, options, round_index, progress)
+        if not main:
+            continue
         record, details = evaluate_round(model, data, round_index)
         details["pruned"] = pruned
         state["records"].append(record)
@@ -159,7 +164,8 @@ def run_pnao(
         bar.set_postfix(params=record["params"], val=f"{record['val']['weighted_f1']:.3f}")
         if on_round:
             on_round(round_index, record)
-    return finish(out, state, options, extra)
+    result = finish(out, state, options, extra) if main else None
+    return distributed.broadcast(result)
 
 
 def finish(out: Path, state: dict, options: PnaoOptions, extra: dict) -> dict:
@@ -204,9 +210,12 @@ def load_base(args: argparse.Namespace, out: Path, options: PnaoOptions, progres
         checkpoint = out / "base"
         if not (args.resume and (checkpoint / "model.pt").is_file()):
             config = dataclasses.replace(config_from_args(args), l1=options.l1)
-            print(f"no --checkpoint: training a sparse base model on {args.dataset} into {checkpoint}", file=sys.stderr)
+            if distributed.is_main():
+                print(f"no --checkpoint: training a sparse base model on {args.dataset} into {checkpoint}",
+                      file=sys.stderr)
             train_run(load_from_args(args), checkpoint, config, progress=progress,
                       data_options=data_options_from_args(args))
+    distributed.barrier()  # under torchrun rank 0 wrote the base
     model, payload = load_checkpoint(checkpoint)
     check_prunable(model)
     return model, payload, checkpoint_data(model, payload, args.data)
@@ -233,6 +242,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
+    distributed.setup()  # no-op unless launched by torchrun with several processes
+    try:
+        return _main(args)
+    finally:
+        distributed.cleanup()
+
+
+def _main(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     options = PnaoOptions(args.rounds, args.naor, args.round_to, args.rewind_epochs, args.l1, args.tolerance)
@@ -246,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if not distributed.is_main():
+        return 0
     print(format_table(result))
     print(f"best round {result['best_round']} (validation weighted F1); {result['seconds']:.0f} s")
     print(f"wrote {out}/ (pnao.json, pnao_details.json, rounds.png, weights.png, {result['best_checkpoint']})")

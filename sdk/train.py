@@ -2,6 +2,10 @@
 
 Writes into RUN_DIR: model.pt (spec + weights + train config), spec.json,
 metrics.json, history.json, curves.png, confusion.png.
+
+Data-parallel on N processes: `torchrun --nproc_per_node N -m sdk.train ...` (same
+flags; --batch-size stays the global batch per step, see sdk.distributed). Rank 0
+evaluates, prints and writes RUN_DIR.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from sdk import distributed
 from sdk.checkpoint import save_checkpoint, write_json
 from sdk.data import DATASETS, MultimodalDataset, fit_normalization, load_dataset
 from sdk.metrics import confusion
@@ -120,7 +125,9 @@ def train_run(
         "sizes": {split: len(t) for split, t in tensors.items()},
         "config": dataclasses.asdict(config),
     }
-    if out is not None:
+    if distributed.world_size() > 1:
+        metrics["world_size"] = distributed.world_size()
+    if out is not None and distributed.is_main():
         out = Path(out)
         extra = {"train_config": dataclasses.asdict(config), "metrics": metrics, "data_options": data_options or {}}
         save_checkpoint(out, model, extra)
@@ -228,6 +235,14 @@ def main(argv: list[str] | None = None) -> int:
     add_train_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    distributed.setup()  # no-op unless launched by torchrun with several processes
+    try:
+        return _main(args)
+    finally:
+        distributed.cleanup()
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         dataset = load_from_args(args)
     except (FileNotFoundError, ValueError) as err:
@@ -235,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     model, metrics = train_run(dataset, Path(args.out), config_from_args(args), progress=not args.quiet,
                                data_options=data_options_from_args(args), **spec_options(args))
+    distributed.barrier()  # rank 0 has written the run directory
+    if not distributed.is_main():
+        return 0
     test = metrics["test"]
     print(
         f"{dataset.name}: {metrics['params']:,} parameters, {metrics['train_seconds']:.0f} s, "

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from sdk import distributed
 from sdk.data import MultimodalDataset, normalize
 from sdk.data.augment import inject_noise, modality_dropout
 from sdk.losses import FocalLoss, inverse_frequency_weights
@@ -131,6 +132,14 @@ def fit(
     kept (for data whose validation split cannot be trusted, e.g. MOSI: see RESULTS.md).
     Returns {"history": [...], "best_epoch", "best_val", "seconds"}; the model
     holds the best weights afterwards.
+
+    Under `torchrun` with several processes (`sdk.distributed.setup()` called first)
+    the model trains wrapped in DistributedDataParallel: `config.batch_size` stays the
+    global batch per step, every rank draws the same permutation and augmentation for
+    the whole batch (shared seed) and computes the loss on its contiguous shard,
+    weighted so DDP's gradient average equals the one-process gradient of the whole
+    batch. Rank 0 evaluates; its validation metrics are broadcast, so all ranks make
+    the same early-stopping choice. Only rank 0 shows progress and calls `on_epoch`.
     """
     end_epoch = config.epochs if end_epoch is None else end_epoch
     torch.manual_seed(config.seed + start_epoch)
@@ -142,7 +151,9 @@ def fit(
     best_score, best_epoch, best_state, stale = -math.inf, start_epoch, copy.deepcopy(model.state_dict()), 0
     history = []
     started = time.perf_counter()
-    bar = tqdm(range(start_epoch, end_epoch), desc="train", unit="epoch", disable=not progress, leave=False)
+    net = distributed.wrap(model)  # the model itself for one process
+    main = distributed.is_main()
+    bar = tqdm(range(start_epoch, end_epoch), desc="train", unit="epoch", disable=not (progress and main), leave=False)
     for epoch in bar:
         model.train()
         for group in optimizer.param_groups:
@@ -160,8 +171,13 @@ def fit(
             if config.target_dropout > 0:
                 named = drop_last_step(named, config.target_dropout, generator)
             inputs = [named[m.name] * _mask(presence, i, named[m.name]) for i, m in enumerate(modalities)]
-            logits, _ = model(*inputs, presence)
-            loss = loss_fn(logits, batch.labels)
+            labels = batch.labels
+            if net is not model:
+                inputs, presence, labels, weight = _shard(inputs, presence, labels)
+            logits, _ = net(*inputs, presence)
+            loss = loss_fn(logits, labels)
+            if net is not model:
+                loss = loss * weight
             if config.l1 > 0:
                 loss = loss + config.l1 * l1_norm(model)
             optimizer.zero_grad(set_to_none=True)
@@ -170,8 +186,9 @@ def fit(
             optimizer.step()
             total += loss.item()
             batches += 1
-        val_metrics = evaluate_split(model, val)
-        record = {"epoch": epoch, "lr": config.lr_at(epoch), "train_loss": total / max(1, batches), "val": val_metrics}
+        train_loss = distributed.all_reduce_mean(total / max(1, batches))  # the global batches' mean loss
+        val_metrics = distributed.broadcast(evaluate_split(model, val) if main else None)
+        record = {"epoch": epoch, "lr": config.lr_at(epoch), "train_loss": train_loss, "val": val_metrics}
         history.append(record)
         score = val_metrics[config.monitor]
         if score > best_score:
@@ -180,7 +197,7 @@ def fit(
         else:
             stale += 1
         bar.set_postfix(loss=f"{record['train_loss']:.3f}", val=f"{score:.3f}", best=f"{best_score:.3f}")
-        if on_epoch:
+        if on_epoch and main:
             on_epoch(epoch, record)
         if early_stopping and config.keep == "best" and stale >= config.patience:
             break
@@ -196,6 +213,22 @@ def fit(
         "kept": config.keep,
         "seconds": time.perf_counter() - started,
     }
+
+
+def _shard(inputs: list[torch.Tensor], presence: torch.Tensor, labels: torch.Tensor):
+    """This rank's contiguous part of a global batch and its loss weight.
+
+    The weight n_rank / n * world_size turns DDP's mean over ranks of the per-rank
+    mean losses into the mean loss over the whole batch (exact: `FocalLoss` is a
+    plain mean over samples, class weights included). A rank with no samples (batch smaller
+    than the world) runs one sample with weight 0, since every rank must join backward.
+    """
+    n = len(labels)
+    lo, hi = distributed.shard(n)
+    weight = (hi - lo) / n * distributed.world_size()
+    if hi == lo:
+        lo, hi, weight = 0, 1, 0.0
+    return [x[lo:hi] for x in inputs], presence[lo:hi], labels[lo:hi], weight
 
 
 def drop_last_step(inputs: dict[str, torch.Tensor], p: float, generator: torch.Generator) -> dict[str, torch.Tensor]:
