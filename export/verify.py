@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sdk.evaluate import modality_subsets
+from sdk.evaluate import modality_subsets, restrict_to_subset
 from sdk.metrics import classification_metrics
 from sdk.spec import subset_name
 from sdk.training import SplitTensors, predict
@@ -48,10 +48,7 @@ def build_reference(model, test: SplitTensors, max_samples: int | None = None) -
         test = test.batch(torch.arange(min(max_samples, len(test))))
     subsets, probabilities = {}, {}
     for subset in modality_subsets(names):
-        keep = torch.tensor([1.0 if n in subset else 0.0 for n in names])
-        presence = test.presence * keep
-        rows = presence.sum(dim=1) > 0
-        part = SplitTensors([x[rows] for x in test.inputs], presence[rows], test.labels[rows])
+        part = restrict_to_subset(test, names, subset)
         key = subset_name(subset)
         subsets[key] = part
         probabilities[key], _ = predict(model, part)

@@ -27,19 +27,27 @@ def modality_subsets(names: list[str]) -> list[tuple[str, ...]]:
     return [s for k in range(len(names), 0, -1) for s in itertools.combinations(names, k)]
 
 
+def restrict_to_subset(data: SplitTensors, names: list[str], subset: tuple[str, ...]) -> SplitTensors:
+    """The samples with at least one modality of `subset`, with only `subset` marked present.
+
+    A sample's own missing modalities stay missing; samples left with none are dropped.
+    """
+    keep = torch.tensor([1.0 if n in subset else 0.0 for n in names])
+    presence = data.presence * keep
+    rows = presence.sum(dim=1) > 0
+    return SplitTensors([x[rows] for x in data.inputs], presence[rows], data.labels[rows])
+
+
 def evaluate_subsets(model: EmotionModel, data: SplitTensors, subsets: list[tuple[str, ...]]) -> dict:
     names = model.spec.modality_names
     results = {}
     for subset in subsets:
-        keep = torch.tensor([1.0 if n in subset else 0.0 for n in names])
-        presence = data.presence * keep
-        rows = presence.sum(dim=1) > 0
-        part = SplitTensors([x[rows] for x in data.inputs], presence[rows], data.labels[rows])
+        part = restrict_to_subset(data, names, subset)
         probs, weights = predict(model, part)
         metrics = classification_metrics(part.labels.numpy(), probs.argmax(axis=1))
         results[subset_name(subset)] = {
             **metrics,
-            "samples": int(rows.sum()),
+            "samples": len(part),
             "gate_weights": {n: float(weights[:, i].mean()) for i, n in enumerate(names)},
         }
     return results
