@@ -242,11 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    distributed.setup()  # no-op unless launched by torchrun with several processes
-    try:
+    with distributed.process_group():  # no-op unless launched by torchrun with several processes
         return _main(args)
-    finally:
-        distributed.cleanup()
 
 
 def _main(args: argparse.Namespace) -> int:

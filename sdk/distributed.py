@@ -17,8 +17,9 @@ Conventions used by `sdk.training.fit` and `sdk.train`:
 """
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
@@ -48,6 +49,15 @@ def setup() -> bool:
 def cleanup() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def process_group() -> Iterator[bool]:
+    """`setup()` on entry, `cleanup()` on exit: wrap a command's main (a no-op for one process)."""
+    try:
+        yield setup()
+    finally:
+        cleanup()
 
 
 def active() -> bool:

@@ -235,11 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     add_train_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    distributed.setup()  # no-op unless launched by torchrun with several processes
-    try:
+    with distributed.process_group():  # no-op unless launched by torchrun with several processes
         return _main(args)
-    finally:
-        distributed.cleanup()
 
 
 def _main(args: argparse.Namespace) -> int:
