@@ -11,7 +11,12 @@
    widths stay multiples of `--round-to`.
 5. Learning-rate rewinding (Renda et al. 2020): retrain from the pruned weights over the
    last `--rewind-epochs` epochs of the original schedule (with the L1 term still on).
-6. Repeat for `--rounds`; every round is evaluated and the best on validation is kept.
+6. Repeat for `--rounds`; every round is evaluated and the best on validation is kept
+   (among the rounds within `--max-params` of the base's parameters, when given).
+
+Validation comes from train (`--val-from train`) except on MOSI, whose released train
+features leak their labels (a split carved from train scores ~0.99 for every round):
+there half of the test videos validate and the other half is the reported test.
 
 Writes RUN_DIR/pnao.json ({"rounds": [...], "best_round", "seconds", "best_checkpoint"}),
 pnao_details.json (widths, what each round pruned, full metrics), rounds.png (Fig. 3),
@@ -41,6 +46,9 @@ from sdk.model import EmotionModel
 from sdk.training import SplitTensors, TrainConfig, config_from_dict, evaluate_split, fit
 
 REPORTED_METRICS = ("accuracy", "weighted_f1")
+#: Datasets whose validation is carved from the test groups by default: MOSI's released
+#: train features leak their labels, so train-carved validation is flat at ~0.99.
+VAL_FROM_TEST = ("mosi",)
 
 
 @dataclass
@@ -51,10 +59,13 @@ class PnaoOptions:
     rewind_epochs: int = 10
     l1: float = 1e-5  # α of eq. 8
     tolerance: float = 0.0  # best round: the smallest model within this of the best validation metric
+    max_params: float | None = None  # best round only among those with params <= this fraction of the base
+    val_from: str = "train"  # where the validation split is carved from: "train" or "test"
 
     def same_run(self, other: "PnaoOptions") -> bool:
-        """Whether a resumed run may continue `other` (only the number of rounds may change)."""
-        return dataclasses.replace(self, rounds=0) == dataclasses.replace(other, rounds=0)
+        """Whether a resumed run may continue `other` (the rounds and the selection rule may change)."""
+        selection = {"rounds": 0, "tolerance": 0.0, "max_params": None}
+        return dataclasses.replace(self, **selection) == dataclasses.replace(other, **selection)
 
 
 def rewind_retrain(model: EmotionModel, data: dict[str, SplitTensors], config: TrainConfig, options: PnaoOptions,
@@ -92,8 +103,19 @@ def prune_round(model: EmotionModel, options: PnaoOptions) -> tuple[EmotionModel
     return rebuild(model), {"threshold": plan.threshold, "groups": plan.summary()}
 
 
-def select_best(records: list[dict], tolerance: float, monitor: str = "weighted_f1") -> int:
-    """The round with the best validation metric; ties (within `tolerance`) go to the fewest parameters."""
+def select_best(records: list[dict], tolerance: float, max_params: float | None = None,
+                monitor: str = "weighted_f1") -> int:
+    """The round with the best validation metric; ties (within `tolerance`) go to the fewest parameters.
+
+    With `max_params`, only rounds with at most that fraction of round 0's parameters
+    compete (a size budget); if none meets it, the smallest round is returned.
+    """
+    if max_params is not None:
+        budget = max_params * records[0]["params"]
+        within = [r for r in records if r["params"] <= budget]
+        if not within:
+            return min(records, key=lambda r: (r["params"], r["round"]))["round"]
+        records = within
     top = max(r["val"][monitor] for r in records)
     candidates = [r for r in records if r["val"][monitor] >= top - tolerance - 1e-12]
     return min(candidates, key=lambda r: (r["params"], r["round"]))["round"]
@@ -171,12 +193,12 @@ def run_pnao(
 def finish(out: Path, state: dict, options: PnaoOptions, extra: dict) -> dict:
     """Pick the best round, copy its checkpoint to best/, write pnao.json and the figures."""
     records = state["records"][: options.rounds + 1]
-    best = select_best(records, options.tolerance)
+    best = select_best(records, options.tolerance, options.max_params)
     model, _ = load_checkpoint(round_path(out, best))
     best_path = save_checkpoint(out / "best", model, {**extra, "pnao_round": best, "pnao_record": records[best]})
     write_json(out / "best" / "spec.json", model.spec.to_dict())
     result = {"rounds": records, "best_round": best, "seconds": state["seconds"],
-              "best_checkpoint": str(best_path.relative_to(out))}
+              "best_checkpoint": str(best_path.relative_to(out)), "val_from": options.val_from}
     write_json(out / "pnao.json", result)
     write_json(out / "pnao_details.json", {"options": dataclasses.asdict(options), "rounds": state["details"]})
     plot_rounds(records, out / "rounds.png", best)
@@ -202,7 +224,7 @@ def format_table(result: dict) -> str:
 
 # ------------------------------------------------------------------ CLI
 def load_base(args: argparse.Namespace, out: Path, options: PnaoOptions, progress: bool):
-    """(model, payload, tensors): the given checkpoint, or a base trained with the L1 term on `--dataset`."""
+    """(model, payload, tensors, val_from): the given checkpoint, or a base trained with the L1 term on `--dataset`."""
     from sdk.train import checkpoint_data, config_from_args, data_options_from_args, load_from_args, train_run
 
     checkpoint = args.checkpoint
@@ -218,7 +240,8 @@ def load_base(args: argparse.Namespace, out: Path, options: PnaoOptions, progres
     distributed.barrier()  # under torchrun rank 0 wrote the base
     model, payload = load_checkpoint(checkpoint)
     check_prunable(model)
-    return model, payload, checkpoint_data(model, payload, args.data)
+    val_from = args.val_from or ("test" if model.spec.dataset in VAL_FROM_TEST else "train")
+    return model, payload, checkpoint_data(model, payload, args.data, val_source=val_from), val_from
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,6 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--l1", type=float, default=defaults.l1, help="α of eq. 8 (sparse training)")
     parser.add_argument("--tolerance", type=float, default=defaults.tolerance,
                         help="best round = fewest parameters within this of the best validation weighted F1")
+    parser.add_argument("--max-params", type=float, default=None,
+                        help="size budget: best round only among those with at most this fraction of the base's "
+                             "parameters (e.g. 0.6)")
+    parser.add_argument("--val-from", choices=("train", "test"), default=None,
+                        help="carve validation from train, or from half of the test groups "
+                             f"(default: test for {', '.join(VAL_FROM_TEST)}, train otherwise)")
     parser.add_argument("--resume", action="store_true", help="continue after the last finished round in --out")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -249,11 +278,17 @@ def main(argv: list[str] | None = None) -> int:
 def _main(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    options = PnaoOptions(args.rounds, args.naor, args.round_to, args.rewind_epochs, args.l1, args.tolerance)
+    if args.max_params is not None and not 0 < args.max_params <= 1:
+        print(f"error: --max-params is a fraction of the base's parameters in (0, 1], not {args.max_params}",
+              file=sys.stderr)
+        return 2
+    options = PnaoOptions(args.rounds, args.naor, args.round_to, args.rewind_epochs, args.l1, args.tolerance,
+                          args.max_params)
     out = Path(args.out)
     progress = not args.quiet
     try:
-        model, payload, data = load_base(args, out, options, progress)
+        model, payload, data, val_from = load_base(args, out, options, progress)
+        options = dataclasses.replace(options, val_from=val_from)
         config = config_from_dict(payload.get("train_config", {}))
         extra = {"train_config": dataclasses.asdict(config), "data_options": payload.get("data_options", {})}
         result = run_pnao(model, data, config, out, options, resume=args.resume, progress=progress, extra=extra)
@@ -263,7 +298,9 @@ def _main(args: argparse.Namespace) -> int:
     if not distributed.is_main():
         return 0
     print(format_table(result))
-    print(f"best round {result['best_round']} (validation weighted F1); {result['seconds']:.0f} s")
+    budget = f", within {options.max_params:.0%} of the base's parameters" if options.max_params else ""
+    print(f"best round {result['best_round']} (validation weighted F1{budget}; validation carved from "
+          f"{options.val_from}); {result['seconds']:.0f} s")
     print(f"wrote {out}/ (pnao.json, pnao_details.json, rounds.png, weights.png, {result['best_checkpoint']})")
     return 0
 

@@ -78,18 +78,22 @@ def select_modalities(dataset: MultimodalDataset, names: list[str]) -> Multimoda
     return reduced.subset(reduced.presence.sum(axis=1) > 0)
 
 
-def checkpoint_data(model, payload: dict, data_path=None) -> dict:
+def checkpoint_data(model, payload: dict, data_path=None, val_source: str = "train") -> dict:
     """The data a checkpoint was trained on, as train / val / test tensors.
 
     Reloads the checkpoint's dataset with the loader options it was trained with,
     keeps the spec's modalities, carves the same validation split (same seed) and
     normalizes with the spec's statistics. Used by evaluate, PNAO and export.
+    `val_source="test"` carves validation from half of the test groups instead
+    (see MultimodalDataset.with_validation).
     """
     spec = model.spec
     dataset = load_dataset(spec.dataset or "synthetic", data_path, **dict(payload.get("data_options", {})))
     if dataset.modality_names != spec.modality_names:
         dataset = select_modalities(dataset, spec.modality_names)
     seed = payload.get("train_config", {}).get("seed", 0)
+    if val_source == "test":
+        return to_tensors(dataset.with_validation(0.5, seed=seed, source="test"), spec)
     return to_tensors(dataset.with_validation(seed=seed), spec)
 
 

@@ -400,3 +400,17 @@ def test_meld_counts_context_and_vocabulary(meld_dir):
             assert np.array_equal(d.inputs["text"][j], ids) and d.lengths["text"][j] == n
             assert (d.inputs["text"][j] == SEP_ID).sum() <= 3
         offset += len(rows[split])
+
+
+def test_validation_from_test_groups_is_disjoint_and_seeded(synthetic):
+    dataset = synthetic
+    carved = dataset.with_validation(0.5, seed=3, source="test")
+    test_groups = set(dataset.groups[dataset.split == "test"])
+    val = set(carved.groups[carved.split == "val"])
+    rest = set(carved.groups[carved.split == "test"])
+    assert val and rest and not (val & rest) and val | rest == test_groups
+    assert (carved.split == "train").sum() == (dataset.split == "train").sum()  # train untouched
+    again = dataset.with_validation(0.5, seed=3, source="test")
+    assert (again.split == carved.split).all()
+    with pytest.raises(ValueError, match="'train' or 'test'"):
+        dataset.with_validation(source="dev")

@@ -178,6 +178,15 @@ def test_select_best_prefers_smaller_within_tolerance():
     assert select_best(rows, 0.01) == 2
 
 
+def test_select_best_within_a_size_budget():
+    rows = [{"round": i, "params": p, "val": {"weighted_f1": v}}
+            for i, (p, v) in enumerate([(100, 0.95), (70, 0.94), (55, 0.90), (40, 0.92), (30, 0.85)])]
+    assert select_best(rows, 0.0) == 0
+    assert select_best(rows, 0.0, max_params=0.6) == 3  # rounds 2-4 compete; 3 is best on validation
+    assert select_best(rows, 0.03, max_params=0.6) == 3
+    assert select_best(rows, 0.0, max_params=0.2) == 4  # nothing fits: the smallest round
+
+
 def _run(tmp_path, name, rounds=2, **kwargs):
     spec = tiny_spec()
     torch.manual_seed(0)
@@ -195,7 +204,7 @@ def test_pnao_run_writes_results_and_resume_matches(tmp_path):
     full = _run(tmp_path, "full")
     out = tmp_path / "full"
     data = json.loads((out / "pnao.json").read_text())
-    assert set(data) == {"rounds", "best_round", "seconds", "best_checkpoint"}
+    assert set(data) == {"rounds", "best_round", "seconds", "best_checkpoint", "val_from"}
     assert [r["round"] for r in data["rounds"]] == [0, 1, 2]
     for r in data["rounds"]:
         assert set(r) == {"round", "params", "macs", "val", "test", "latency_ms"}

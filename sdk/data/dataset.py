@@ -81,19 +81,27 @@ class MultimodalDataset:
             raise ValueError(f"unknown split {split!r}; use one of {SPLITS}")
         return self.subset(self.split == split)
 
-    def with_validation(self, fraction: float = 0.15, seed: int = 0) -> "MultimodalDataset":
-        """Carve a validation split out of train, by group, if there is none yet.
+    def with_validation(self, fraction: float = 0.15, seed: int = 0, source: str = "train") -> "MultimodalDataset":
+        """Carve a validation split out of `source` ("train" or "test"), by group, if there is none yet.
 
-        Whole groups (videos, dialogues) move to "val", so no group is in both.
+        Whole groups (videos, dialogues) move to "val", so no group is in two splits.
+        `source="test"` is for data whose train split cannot validate (MOSI's released
+        train features leak their labels): a seeded share of the test groups becomes
+        the validation split and the rest stays test, so what is reported on test was
+        never used to choose anything.
         """
         if (self.split == "val").any():
             return self
-        train_groups = np.unique(self.groups[self.split == "train"])
+        if source not in ("train", "test"):
+            raise ValueError(f"validation source must be 'train' or 'test', not {source!r}")
+        pool = np.unique(self.groups[self.split == source])
+        if len(pool) < 2:
+            raise ValueError(f"cannot carve validation from {source!r}: it has {len(pool)} group(s); need 2 or more")
         rng = np.random.default_rng(seed)
-        n_val = max(1, int(round(fraction * len(train_groups))))
-        val_groups = set(rng.choice(train_groups, size=n_val, replace=False).tolist())
+        n_val = min(len(pool) - 1, max(1, int(round(fraction * len(pool)))))
+        val_groups = set(rng.choice(pool, size=n_val, replace=False).tolist())
         split = self.split.copy()
-        in_val = np.array([g in val_groups for g in self.groups]) & (self.split == "train")
+        in_val = np.array([g in val_groups for g in self.groups]) & (self.split == source)
         split[in_val] = "val"
         return dataclasses.replace(self, split=split)
 
