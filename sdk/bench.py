@@ -58,9 +58,34 @@ def example_inputs(spec, seed: int = 0) -> dict:
     return sample
 
 
+class StatsError(ValueError):
+    """Latency samples without statistics; `kind` is "no_samples" or "non_finite"."""
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+def latency_stats(samples_ms) -> dict[str, float]:
+    """count, min, max, mean and p50/p90/p99 of latencies in ms.
+
+    The one percentile definition of emoedge (host bench, Android and iOS benchmarks,
+    contract/latency_stats.json): linear interpolation between the closest ranks
+    (numpy's default, Hyndman & Fan type 7). For the sorted samples x[0..n-1] and
+    q in [0, 100]: h = (n - 1) * q / 100, p_q = x[floor(h)] + (h - floor(h)) * (x[floor(h) + 1] - x[floor(h)]).
+    """
+    ms = np.asarray(samples_ms, dtype=np.float64).reshape(-1)
+    if ms.size == 0:
+        raise StatsError("no latency samples; run at least one iteration", "no_samples")
+    if not np.isfinite(ms).all():
+        raise StatsError("latency samples must be finite numbers of milliseconds", "non_finite")
+    return {"count": int(ms.size), "min_ms": float(ms.min()), "max_ms": float(ms.max()), "mean_ms": float(ms.mean()),
+            **{f"p{q}_ms": float(np.percentile(ms, q)) for q in (50, 90, 99)}}
+
+
 def percentiles(times_s: list[float]) -> dict[str, float]:
-    ms = np.asarray(times_s) * 1e3
-    return {f"p{q}_ms": float(np.percentile(ms, q)) for q in (50, 90, 99)}
+    stats = latency_stats(np.asarray(times_s) * 1e3)
+    return {key: stats[key] for key in ("p50_ms", "p90_ms", "p99_ms")}
 
 
 def measure(path: str, backend: str, threads: int, runs: int, warmup: int) -> dict:

@@ -21,7 +21,22 @@ from sdk.tokenizer import WordTokenizer
 
 
 class InputError(ValueError):
-    """An input that the model cannot take; the message says which and how to fix it."""
+    """An input that the model cannot take; the message says which and how to fix it.
+
+    `kind` names the problem for code (and for the cross-language contract in
+    contract/, which the Kotlin and Swift cores mirror): one of INPUT_ERROR_KINDS.
+    """
+
+    def __init__(self, message: str, kind: str = "invalid_input"):
+        super().__init__(message)
+        self.kind = kind
+
+
+#: The `InputError.kind` values (contract/README.md lists what each means).
+INPUT_ERROR_KINDS = ("invalid_input", "unknown_modality", "all_absent", "wrong_type", "wrong_dtype",
+                     "token_out_of_range", "non_finite", "text_for_non_token", "empty_text", "text_too_long",
+                     "wrong_shape", "zero_steps", "overflow", "batch_mismatch", "batch_too_large",
+                     "timestamp_out_of_order")
 
 
 def _as_array(name: str, value, modality: ModalitySpec, tokenizer: WordTokenizer | None = None) -> np.ndarray:
@@ -31,21 +46,32 @@ def _as_array(name: str, value, modality: ModalitySpec, tokenizer: WordTokenizer
         return _encode_text(name, value, modality, tokenizer)
     if not isinstance(value, np.ndarray):
         raise InputError(
-            f"{name}: expected a numpy array of shape {('T', *modality.step_shape())}, got {type(value).__name__}"
+            f"{name}: expected a numpy array of shape {('T', *modality.step_shape())}, got {type(value).__name__}",
+            kind="wrong_type",
         )
     if modality.kind == TOKENS:
         if not np.issubdtype(value.dtype, np.integer):
-            raise InputError(f"{name}: token ids must be an integer array, got dtype {value.dtype}")
+            raise InputError(
+                f"{name}: token ids must be an integer array, got dtype {value.dtype}",
+                kind="wrong_dtype",
+            )
         if value.size and (value.min() < 0 or value.max() >= modality.vocab_size):
             raise InputError(
-                f"{name}: token ids must lie in [0, {modality.vocab_size}), got [{value.min()}, {value.max()}]"
+                f"{name}: token ids must lie in [0, {modality.vocab_size}), got [{value.min()}, {value.max()}]",
+                kind="token_out_of_range",
             )
         return value.astype(np.int64)
     if not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
-        raise InputError(f"{name}: expected real numbers (float32), got dtype {value.dtype}")
+        raise InputError(
+            f"{name}: expected real numbers (float32), got dtype {value.dtype}",
+            kind="wrong_dtype",
+        )
     value = value.astype(np.float32)
     if not np.isfinite(value).all():
-        raise InputError(f"{name}: contains NaN or inf; replace missing values or pass {name}=None if absent")
+        raise InputError(
+            f"{name}: contains NaN or inf; replace missing values or pass {name}=None if absent",
+            kind="non_finite",
+        )
     return value
 
 
@@ -54,17 +80,22 @@ def _encode_text(name: str, text: str, modality: ModalitySpec, tokenizer: WordTo
     if modality.kind != TOKENS:
         raise InputError(
             f"{name}: got text, but this modality takes {modality.kind} (a float array of shape "
-            f"{('steps', *modality.step_shape())}); pass the {name} features as a numpy array"
+            f"{('steps', *modality.step_shape())}); pass the {name} features as a numpy array",
+            kind="text_for_non_token",
         )
     tokenizer = tokenizer or WordTokenizer.from_vocabulary(modality.vocabulary)
     ids = tokenizer.ids(text)
     if not ids:
-        raise InputError(f"{name}: the text has no words; pass {name}=None if there is no text")
+        raise InputError(
+            f"{name}: the text has no words; pass {name}=None if there is no text",
+            kind="empty_text",
+        )
     if len(ids) > modality.seq_len:
         raise InputError(
             f"{name}: the text has {len(ids)} tokens but the model takes at most {modality.seq_len}; "
             f"shorten it (e.g. to its last {modality.seq_len} tokens) or pass token ids (extra ids are dropped "
-            "from the start)"
+            "from the start)",
+            kind="text_too_long",
         )
     return np.asarray(ids, dtype=np.int64)
 
@@ -79,10 +110,14 @@ def _check_shape(name: str, x: np.ndarray, modality: ModalitySpec) -> np.ndarray
         raise InputError(
             f"{name}: expected shape (steps, {', '.join(map(str, step))}) or (batch, steps, ...), got {given}"
             if step
-            else f"{name}: expected shape (steps,) or (batch, steps), got {given}"
+            else f"{name}: expected shape (steps,) or (batch, steps), got {given}",
+            kind="wrong_shape",
         )
     if x.shape[1] == 0:
-        raise InputError(f"{name}: has zero steps; pass {name}=None if the modality is absent")
+        raise InputError(
+            f"{name}: has zero steps; pass {name}=None if the modality is absent",
+            kind="zero_steps",
+        )
     return x
 
 
@@ -126,10 +161,14 @@ class InputPreparer:
         spec = self.spec
         unknown = set(modalities) - set(spec.modality_names)
         if unknown:
-            raise InputError(f"unknown modalities {sorted(unknown)}; this model takes {spec.modality_names}")
+            raise InputError(
+                f"unknown modalities {sorted(unknown)}; this model takes {spec.modality_names}",
+                kind="unknown_modality",
+            )
         if all(modalities.get(name) is None for name in spec.modality_names):
             raise InputError(
-                f"every modality is absent; give at least one of {spec.modality_names} (absent ones are None)"
+                f"every modality is absent; give at least one of {spec.modality_names} (absent ones are None)",
+                kind="all_absent",
             )
         arrays: dict[str, np.ndarray] = {}
         batch = None
@@ -143,11 +182,15 @@ class InputPreparer:
             if m.kind != TOKENS and not np.isfinite(x).all():
                 raise InputError(
                     f"{m.name}: values overflow float32 after normalization with the model's mean/std; "
-                    f"expected raw {m.name} features on the scale of the training data"
+                    f"expected raw {m.name} features on the scale of the training data",
+                    kind="overflow",
                 )
             x = _pad(x, m)
             if batch is not None and x.shape[0] != batch:
-                raise InputError(f"{m.name}: batch size {x.shape[0]} differs from the other modalities' {batch}")
+                raise InputError(
+                    f"{m.name}: batch size {x.shape[0]} differs from the other modalities' {batch}",
+                    kind="batch_mismatch",
+                )
             batch = x.shape[0]
             arrays[m.name] = x
         out, presence = [], np.zeros((batch, len(spec.modalities)), np.float32)

@@ -115,6 +115,29 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def top_k(probabilities, k: int) -> list[int]:
+    """Indices of the `k` largest probabilities, largest first; ties keep the lower index first."""
+    p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+    if not 1 <= k <= p.size:
+        raise ValueError(f"k must be in [1, {p.size}], got {k}")
+    return [int(i) for i in np.argsort(-p, kind="stable")[:k]]
+
+
+def result_from_outputs(class_names, modality_names, logits, gate_weights, presence, latency_ms: float = 0.0
+                        ) -> RecognitionResult:
+    """The model's two outputs for one sample -> a RecognitionResult: softmax (float64) of the logits,
+    label = the top-1 class, gate weight per modality name, the present modalities in spec order."""
+    probabilities = softmax(np.asarray(logits, dtype=np.float64).reshape(-1))
+    gates = np.asarray(gate_weights, dtype=np.float64).reshape(-1)
+    return RecognitionResult(
+        label=class_names[top_k(probabilities, 1)[0]],
+        probabilities={c: float(p) for c, p in zip(class_names, probabilities)},
+        gate_weights={n: float(g) for n, g in zip(modality_names, gates)},
+        modalities_used=tuple(n for n, p in zip(modality_names, np.asarray(presence).reshape(-1)) if p > 0),
+        latency_ms=latency_ms,
+    )
+
+
 def read_manifest(path: Path, verify: bool) -> dict:
     from export.manifest import ArtifactError, check_artifact, sidecar_path
 
@@ -193,19 +216,12 @@ class EmotionRecognizer:
         if presence.shape[0] != 1:
             raise InputError(
                 f"predict takes one sample, got a batch of {presence.shape[0]}; call predict once per sample "
-                "(the exported models take batch 1)"
+                "(the exported models take batch 1)",
+                kind="batch_too_large",
             )
         logits, gates = self._infer(arrays + [presence])
-        probabilities = softmax(logits)
-        names = self.spec.modality_names
-        used = tuple(n for n, p in zip(names, presence[0]) if p > 0)
-        return RecognitionResult(
-            label=self.spec.class_names[int(np.argmax(probabilities))],
-            probabilities={c: float(p) for c, p in zip(self.spec.class_names, probabilities)},
-            gate_weights={n: float(g) for n, g in zip(names, gates)},
-            modalities_used=used,
-            latency_ms=(time.perf_counter() - start) * 1e3,
-        )
+        return result_from_outputs(self.spec.class_names, self.spec.modality_names, logits, gates, presence[0],
+                                   latency_ms=(time.perf_counter() - start) * 1e3)
 
     def _infer(self, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
@@ -219,7 +235,8 @@ class EmotionRecognizer:
             largest = max((float(np.abs(x).max()) for x in floats), default=float("nan"))
             raise InputError(
                 f"the model's output is not finite for these inputs (largest normalized value {largest:.3g}); "
-                "the inputs are far outside the range of the training data: check their units and scale"
+                "the inputs are far outside the range of the training data: check their units and scale",
+                kind="overflow",
             )
         return logits, gates
 

@@ -69,6 +69,52 @@ class RingBuffer:
         self.start = self.count = 0
 
 
+class ModalityWindows:
+    """One ring buffer per modality plus the time of its newest push; which windows are fresh at a time.
+
+    The platform-free part of streaming (the Kotlin and Swift cores mirror it, checked by
+    contract/ring_buffer.json): `add` appends steps seen at `timestamp_ms` (an older timestamp
+    than the modality's previous push raises InputError kind "timestamp_out_of_order");
+    `windows(t)` gives each modality's buffered steps, or None when it was never pushed, is
+    empty, or was last pushed more than `stale_after_ms` before `t`.
+    """
+
+    def __init__(self, modalities: list[ModalitySpec], stale_after_ms: float | None = None):
+        if stale_after_ms is not None and stale_after_ms < 0:
+            raise ValueError(f"stale_after_ms must be >= 0 or None, got {stale_after_ms}")
+        self.stale_after_ms = stale_after_ms
+        self.buffers = {
+            m.name: RingBuffer(m.seq_len, m.step_shape(), np.int64 if m.kind == TOKENS else np.float32)
+            for m in modalities
+        }
+        self.last_push_ms: dict[str, float] = {}
+
+    def add(self, modality: str, steps: np.ndarray, timestamp_ms: float) -> None:
+        last = self.last_push_ms.get(modality)
+        if last is not None and timestamp_ms < last:
+            raise InputError(
+                f"{modality}: timestamp {timestamp_ms} ms is older than its previous push ({last} ms); "
+                "push steps in time order",
+                kind="timestamp_out_of_order",
+            )
+        if len(steps):
+            self.buffers[modality].extend(steps)
+        self.last_push_ms[modality] = float(timestamp_ms)
+
+    def windows(self, timestamp_ms: float) -> dict[str, np.ndarray | None]:
+        present = {}
+        for name, buffer in self.buffers.items():
+            last = self.last_push_ms.get(name)
+            fresh = self.stale_after_ms is None or (last is not None and timestamp_ms - last <= self.stale_after_ms)
+            present[name] = buffer.window() if len(buffer) and fresh else None
+        return present
+
+    def clear(self, modality: str | None = None) -> None:
+        for name in [modality] if modality else list(self.buffers):
+            self.buffers[name].clear()
+            self.last_push_ms.pop(name, None)
+
+
 class StreamingRecognizer:
     """Ring buffers per modality in front of an `EmotionRecognizer` (see the module docstring)."""
 
@@ -83,11 +129,9 @@ class StreamingRecognizer:
         self.stale_after_ms = stale_after_ms
         self.min_interval_ms = min_interval_ms
         self.spec = recognizer.spec
-        self.buffers = {
-            m.name: RingBuffer(m.seq_len, m.step_shape(), np.int64 if m.kind == TOKENS else np.float32)
-            for m in self.spec.modalities
-        }
-        self.last_push_ms: dict[str, float] = {}
+        self.windows = ModalityWindows(self.spec.modalities, stale_after_ms)
+        self.buffers = self.windows.buffers
+        self.last_push_ms = self.windows.last_push_ms
         self.last_result_ms: float | None = None
         self.results = 0
         self._lock = threading.Lock()
@@ -97,20 +141,13 @@ class StreamingRecognizer:
         """Add one step (step_shape) or several (k, *step_shape) of `modality` seen at
         `timestamp_ms`; returns the result it triggered (also sent to the callback) or None."""
         if modality not in self.buffers:
-            raise InputError(f"unknown modality {modality!r}; this model takes {self.spec.modality_names}")
+            raise InputError(f"unknown modality {modality!r}; this model takes {self.spec.modality_names}",
+                             kind="unknown_modality")
         if not np.isfinite(timestamp_ms):
             raise InputError(f"{modality}: timestamp_ms must be a finite number of milliseconds, got {timestamp_ms}")
         steps = self._steps(self.spec.modality(modality), steps)
         with self._lock:
-            last = self.last_push_ms.get(modality)
-            if last is not None and timestamp_ms < last:
-                raise InputError(
-                    f"{modality}: timestamp {timestamp_ms} ms is older than its previous push ({last} ms); "
-                    "push steps in time order"
-                )
-            if len(steps):
-                self.buffers[modality].extend(steps)
-            self.last_push_ms[modality] = float(timestamp_ms)
+            self.windows.add(modality, steps, timestamp_ms)
             if not len(steps):
                 return None
             if self.last_result_ms is not None and timestamp_ms - self.last_result_ms < self.min_interval_ms:
@@ -125,9 +162,7 @@ class StreamingRecognizer:
     def reset(self, modality: str | None = None) -> None:
         """Empty one modality's buffer (or all of them), e.g. at a new speaker or scene."""
         with self._lock:
-            for name in [modality] if modality else list(self.buffers):
-                self.buffers[name].clear()
-                self.last_push_ms.pop(name, None)
+            self.windows.clear(modality)
 
     # ------------------------------------------------------------- internals
     def _steps(self, m: ModalitySpec, value) -> np.ndarray:
@@ -144,18 +179,15 @@ class StreamingRecognizer:
             shape = ", ".join(map(str, step))
             raise InputError(
                 f"{m.name}: a push takes one step of shape ({shape}) or several of shape (k, {shape}), got {x.shape}"
-                if step else f"{m.name}: a push takes one token id or an array of ids (k,), got shape {x.shape}"
+                if step else f"{m.name}: a push takes one token id or an array of ids (k,), got shape {x.shape}",
+                kind="wrong_shape",
             )
         if len(x) == 0:
-            raise InputError(f"{m.name}: pushed zero steps; push at least one step")
+            raise InputError(f"{m.name}: pushed zero steps; push at least one step", kind="zero_steps")
         return x
 
     def _emit(self, timestamp_ms: float):
-        present = {}
-        for name, buffer in self.buffers.items():
-            last = self.last_push_ms.get(name)
-            fresh = self.stale_after_ms is None or (last is not None and timestamp_ms - last <= self.stale_after_ms)
-            present[name] = buffer.window() if len(buffer) and fresh else None
+        present = self.windows.windows(timestamp_ms)
         if all(v is None for v in present.values()):
             return None
         result = self.recognizer.predict(**present)
