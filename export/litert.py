@@ -80,9 +80,11 @@ def load(path, threads: int = 1):
     key, names = _signature(interpreter)
     runner = interpreter.get_signature_runner(key)
     outputs = sorted(interpreter.get_signature_list()[key]["outputs"], key=lambda n: (len(n), n))
+    details = runner.get_input_details()
+    dtypes = [details[n]["dtype"] for n in names]  # token ids: int32 in the .tflite, int64 elsewhere
 
     def run(inputs: list[np.ndarray]):
-        result = runner(**{n: np.ascontiguousarray(x) for n, x in zip(names, inputs)})
+        result = runner(**{n: np.ascontiguousarray(x, dtype=d) for n, x, d in zip(names, inputs, dtypes)})
         return result[outputs[0]], result[outputs[1]]
 
     return run

@@ -67,7 +67,9 @@ def build_manifest(spec, format_name: str, precision: str, artifact: Path | str,
                    tools: dict | None = None, runtime_names: dict | None = None) -> dict[str, Any]:
     """The manifest without sha256/size (see `finalize`)."""
     shapes = [[1, *m.input_shape()] for m in spec.modalities] + [[1, len(spec.modalities)]]
-    dtypes = ["int64" if m.kind == "tokens" else "float32" for m in spec.modalities] + ["float32"]
+    # The LiteRT converter narrows int64 model inputs to int32 (token ids fit easily).
+    token_dtype = "int32" if format_name == "litert" else "int64"
+    dtypes = [token_dtype if m.kind == "tokens" else "float32" for m in spec.modalities] + ["float32"]
     return {
         "manifest_version": MANIFEST_VERSION,
         "format": format_name,

@@ -89,6 +89,40 @@ def mosi_artifact(backend: str) -> Path:
     return checkpoint if backend == "torch" else dist / MOSI_ARTIFACTS[backend]
 
 
+@functools.lru_cache(maxsize=1)
+def tiny_artifacts() -> dict[str, Path]:
+    """The tiny model (features, frames, tokens) exported to fp32 in every format, once per session (~50 s).
+
+    Its token modality is what carries strings through the artifacts (MOSI's text is features).
+    """
+    import tempfile
+
+    from export.pipeline import run
+    from sdk.model import EmotionModel
+    from sdk.training import SplitTensors
+
+    spec = tiny_spec()
+    torch.manual_seed(0)
+    model = EmotionModel(spec).eval()
+    g = torch.Generator().manual_seed(0)
+
+    def split(n: int) -> SplitTensors:
+        xs = [torch.randint(0, len(m.vocabulary), (n, *m.input_shape()), generator=g) if m.kind == TOKENS
+              else torch.randn(n, *m.input_shape(), generator=g) for m in spec.modalities]
+        presence = torch.ones(n, len(spec.modalities))
+        presence[::3, 1] = 0.0
+        xs[1][::3] = 0.0
+        return SplitTensors(xs, presence, torch.randint(0, spec.num_classes, (n,), generator=g))
+
+    out = Path(tempfile.mkdtemp(prefix="emoedge-tiny-dist-"))
+    report = run(model, {"train": split(16), "test": split(16)}, list(MOSI_ARTIFACTS), ["fp32"], out,
+                 calibration=4, progress=False)
+    failed = [(a["format"], a["error"]) for a in report["artifacts"] if a["status"] != "ok"]
+    assert not failed, f"exporting the tiny model failed: {failed}"
+    return {"torch": save_tiny_checkpoint(out / "checkpoint"),
+            **{backend: out / artifact for backend, artifact in MOSI_ARTIFACTS.items()}}
+
+
 def tiny_inputs(rng: np.random.Generator, steps=(4, 3, 5)) -> dict:
     return {
         "audio": rng.normal(2.0, 1.0, size=(steps[0], 5)).astype(np.float32),
@@ -142,6 +176,22 @@ def test_text_is_tokenized_with_the_manifest_vocabulary(tiny):
     assert by_text.probabilities == pytest.approx(by_ids.probabilities, abs=1e-12)
     unknown = tiny.predict(text="splendid")  # one word outside the vocabulary -> <unk>
     assert unknown.probabilities == pytest.approx(tiny.predict(text=np.array([1])).probabilities, abs=1e-12)
+
+
+@pytest.mark.parametrize("text", ["NOT good movie.", "splendid", "bad bad", "  good.  ", "movie not good bad ."])
+def test_strings_give_the_same_probabilities_through_every_artifact(text):
+    """A string is tokenized with the manifest's vocabulary and reaches every backend alike."""
+    recognizers = {b: EmotionRecognizer.load(p) for b, p in tiny_artifacts().items()}
+    rng = np.random.default_rng(1)
+    inputs = tiny_inputs(rng)
+    for kwargs in ({**inputs, "text": text}, {"text": text}, {"audio": inputs["audio"], "text": text}):
+        reference = recognizers["torch"].predict(**kwargs)
+        for backend, recognizer in recognizers.items():
+            result = recognizer.predict(**kwargs)
+            assert result.probabilities == pytest.approx(reference.probabilities, abs=1e-4), backend
+            assert result.modalities_used == reference.modalities_used
+    with pytest.raises(InputError, match="at most 6"):
+        recognizers["litert"].predict(text="good " * 7)
 
 
 def test_normalization_comes_from_the_spec(tiny):

@@ -2,9 +2,9 @@
 
 Random shapes (right and wrong), dtypes, NaN/inf, huge values, missing patterns,
 strings (for token and non-token modalities), lists, scalars, batches and unknown
-modality names, against every backend: torch (the MOSI checkpoint and a tiny
-model with a frames and a token modality), ExecuTorch, LiteRT and ONNX (the MOSI
-fp32 artifacts). Nothing may crash, hang (a watchdog kills the run after 300 s)
+modality names, against every backend: torch, ExecuTorch, LiteRT and ONNX, each
+with the MOSI model (fp32 artifacts) and with a tiny model whose token modality
+takes strings. Nothing may crash, hang (a watchdog kills the run after 300 s)
 or return non-finite probabilities. 50 examples per backend by default,
 500 with `-m slow`.
 """
@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from sdk import EmotionRecognizer
 from sdk.runtime import InputError
 from sdk.spec import TOKENS
-from tests.test_runtime import mosi_artifact, save_tiny_checkpoint
+from tests.test_runtime import mosi_artifact, save_tiny_checkpoint, tiny_artifacts
 
-BACKENDS = ("tiny-torch", "torch", "executorch", "litert", "onnx")
+BACKENDS = ("tiny-torch", "tiny-executorch", "tiny-litert", "tiny-onnx", "torch", "executorch", "litert", "onnx")
 DTYPES = (np.float32, np.float64, np.float16, np.int64, np.int32, np.uint8, np.bool_, np.complex64)
 SCALES = (1.0, 1e-3, 1e3, 1e8, 1e20, 1e38)
 WATCHDOG_S = 300
@@ -34,6 +34,8 @@ def recognizer_for(backend: str, tmp_path_factory) -> EmotionRecognizer:
     if backend not in _loaded:
         if backend == "tiny-torch":
             _loaded[backend] = EmotionRecognizer.load(save_tiny_checkpoint(tmp_path_factory.mktemp("tiny")))
+        elif backend.startswith("tiny-"):
+            _loaded[backend] = EmotionRecognizer.load(tiny_artifacts()[backend.removeprefix("tiny-")])
         else:
             _loaded[backend] = EmotionRecognizer.load(mosi_artifact(backend))
     return _loaded[backend]
