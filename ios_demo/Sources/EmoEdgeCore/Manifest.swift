@@ -19,42 +19,38 @@ public struct ModelManifest: Decodable, Equatable {
     /// The artifact's file name (the manifest is `<artifact>.json` beside it).
     public let artifact: String
     public let classNames: [String]
-    /// Modality names in the model's input order.
-    public let modalities: [String]
     /// One entry per model input: each modality in order, then `presence`.
     public let inputs: [TensorDescription]
     /// `logits` then `gate_weights`.
     public let outputs: [TensorDescription]
     /// LiteRT: the signature and its input names in model order; empty for other formats.
     public let runtimeTensorNames: RuntimeTensorNames
-    /// Human-readable preprocessing rules plus the statistics (also in `spec`).
-    public let preprocessing: JSONValue
-    /// Versions of the tools that made the artifact.
-    public let tools: [String: String]
-    /// Format-specific notes (delegation, quantization), shown, never interpreted.
-    public let notes: JSONValue
+    /// Modalities (order, kinds, shapes, vocabulary, normalization statistics).
     public let spec: ModelSpec
     /// Only in the sidecar: an embedded manifest cannot hold its artifact's hash.
     public let sha256: String?
     public let sizeBytes: Int?
 
+    /// The keys the core reads. Python also writes `modalities` (the names again; the
+    /// core takes them from `spec`), `preprocessing` (the rules in prose and the
+    /// statistics again), `tools` and `notes` (provenance): no computation needs them,
+    /// and the Kotlin core skips the same four (tests/test_ios_sources.py).
     enum CodingKeys: String, CodingKey, CaseIterable {
         case manifestVersion = "manifest_version"
         case format
         case precision
         case artifact
         case classNames = "class_names"
-        case modalities
         case inputs
         case outputs
         case runtimeTensorNames = "runtime_tensor_names"
-        case preprocessing
-        case tools
-        case notes
         case spec
         case sha256
         case sizeBytes = "size_bytes"
     }
+
+    /// Modality names in the model's input order.
+    public var modalities: [String] { spec.modalityNames }
 
     /// Parse and validate a manifest; errors name the problem and what to do.
     public static func decode(_ data: Data) throws -> ModelManifest {
@@ -90,11 +86,9 @@ public struct ModelManifest: Decodable, Equatable {
             throw ManifestError.unsupportedVersion(found: manifestVersion, supported: Self.supportedVersion)
         }
         try spec.validate()
-        guard modalities == spec.modalities.map(\.name) else {
-            throw ManifestError.invalid("modalities \(modalities) differ from the spec's \(spec.modalities.map(\.name))")
-        }
-        guard classNames == spec.classNames else {
-            throw ManifestError.invalid("class_names \(classNames) differ from the spec's \(spec.classNames)")
+        guard classNames.count >= 2 else { throw ManifestError.invalid("class_names: a model needs at least two classes") }
+        guard inputs.map(\.name) == modalities + ["presence"] else {
+            throw ManifestError.invalid("inputs \(inputs.map(\.name)) do not match the modalities + presence \(modalities + ["presence"])")
         }
         guard inputs.count == modalities.count + 1 else {
             throw ManifestError.invalid("expected \(modalities.count + 1) inputs (modalities then presence), got \(inputs.count)")

@@ -1,31 +1,25 @@
 import Foundation
 
 /// The model spec inside the manifest (`spec`, see sdk/spec.py): the part of it a
-/// runtime needs. Training-only fields (hidden_size, fusion, components, ...) stay
-/// in the JSON and are not decoded.
+/// runtime needs. Training-only fields (hidden_size, fusion, components, ...) and the
+/// class names (read from the manifest's top level) stay in the JSON undecoded.
 public struct ModelSpec: Codable, Equatable {
     /// The spec layout this core reads (sdk/spec.py SPEC_VERSION).
     public static let supportedVersion = 1
 
     public let modalities: [ModalitySpec]
-    public let classNames: [String]
-    public let architecture: String
+    /// The dataset the model was trained on ("mosi", "synthetic", ...), for the screen.
     public let dataset: String
     public let version: Int
 
-    public init(modalities: [ModalitySpec], classNames: [String], architecture: String = "mfusher",
-                dataset: String = "", version: Int = ModelSpec.supportedVersion) {
+    public init(modalities: [ModalitySpec], dataset: String = "", version: Int = ModelSpec.supportedVersion) {
         self.modalities = modalities
-        self.classNames = classNames
-        self.architecture = architecture
         self.dataset = dataset
         self.version = version
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case modalities
-        case classNames = "class_names"
-        case architecture
         case dataset
         case version
     }
@@ -44,7 +38,6 @@ public struct ModelSpec: Codable, Equatable {
         guard Set(modalityNames).count == modalities.count else {
             throw ManifestError.invalid("modality names must be unique, got \(modalityNames)")
         }
-        guard classNames.count >= 2 else { throw ManifestError.invalid("a spec needs at least two class names") }
         for modality in modalities { try modality.validate() }
     }
 }

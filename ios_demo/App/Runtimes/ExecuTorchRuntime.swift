@@ -1,0 +1,39 @@
+#if canImport(ExecuTorch)
+import EmoEdgeCore
+import ExecuTorch
+import Foundation
+
+/// A `.pte` through ExecuTorch's Swift API (`Module`, `Tensor`, `Value`; products
+/// `executorch`, `backend_xnnpack`, `backend_coreml`, `kernels_optimized` of the
+/// swiftpm-<version> branch of github.com/pytorch/executorch). The XNNPACK- and the
+/// Core ML-delegated programs load the same way; the delegate is inside the file.
+final class ExecuTorchRuntime: InferenceRuntime {
+    let displayName: String
+    private let module: Module
+
+    init(artifact: URL, manifest: ModelManifest) throws {
+        module = Module(filePath: artifact.path)
+        // Load the program and prepare "forward" (backend init, Core ML compilation)
+        // now, so the first prediction is not also the load.
+        try module.load("forward")
+        displayName = manifest.format == "executorch-coreml" ? "ExecuTorch · Core ML" : "ExecuTorch · XNNPACK"
+    }
+
+    func run(_ inputs: [PackedTensor]) throws -> RawOutputs {
+        let values: [ValueConvertible] = inputs.map { packed -> ValueConvertible in
+            switch packed {
+            case .float32(_, let shape, let values): return Tensor<Float>(values, shape: shape)
+            case .int64(_, let shape, let values): return Tensor<Int64>(values, shape: shape)
+            }
+        }
+        let outputs = try module.forward(values)
+        guard outputs.count >= 2 else {
+            throw RuntimeError.unexpectedOutputs("expected 2 outputs (logits, gate_weights), got \(outputs.count)")
+        }
+        guard let logits: Tensor<Float> = outputs[0].tensor(), let gates: Tensor<Float> = outputs[1].tensor() else {
+            throw RuntimeError.unexpectedOutputs("the outputs are not float32 tensors")
+        }
+        return RawOutputs(logits: logits.scalars(), gateWeights: gates.scalars())
+    }
+}
+#endif
