@@ -5,7 +5,8 @@ import Foundation
 
 /// A `.pte` through ExecuTorch's Swift API (`Module`, `Tensor`, `Value`; products
 /// `executorch`, `backend_xnnpack`, `backend_coreml`, `kernels_optimized` of the
-/// swiftpm-<version> branch of github.com/pytorch/executorch). The XNNPACK- and the
+/// swiftpm-<version> branch of github.com/pytorch/executorch,
+/// swiftpm-1.5.1 to match the executorch 1.5.1 that exports the .pte). The XNNPACK- and the
 /// Core ML-delegated programs load the same way; the delegate is inside the file.
 final class ExecuTorchRuntime: InferenceRuntime {
     let displayName: String
