@@ -53,13 +53,15 @@ struct ContentView: View {
                         if let expected = model.expectedLabel {
                             Text("replayed sample's label: \(expected)").font(.caption).foregroundStyle(.secondary)
                         }
-                        ForEach(Array(zip(result.classNames, result.probabilities)), id: \.0) { name, probability in
-                            Bar(name: name, value: probability, tint: .blue)
+                        ForEach(result.classNames.indices, id: \.self) { index in
+                            Bar(name: result.classNames[index], value: result.probabilities[index], tint: .blue)
                         }
                     }
                     Section("Gate weights") {
-                        ForEach(Array(zip(result.modalityNames, result.gateWeights)), id: \.0) { name, weight in
-                            Bar(name: name, value: weight, tint: result.modalitiesUsed.contains(name) ? .green : .gray)
+                        ForEach(result.modalityNames.indices, id: \.self) { index in
+                            let name = result.modalityNames[index]
+                            Bar(name: name, value: result.gateWeights[index],
+                                tint: result.modalitiesUsed.contains(name) ? .green : .gray)
                         }
                     }
                     Section("Latency") {

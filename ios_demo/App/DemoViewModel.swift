@@ -189,7 +189,7 @@ final class DemoViewModel: ObservableObject {
             Task { @MainActor in try? self?.windows?.add(name, .floats(step), timestampMs: now) }
         }
         do {
-            try camera.start(frameShape: frames.map { ($0.channels, $0.height, $0.width) })
+            try camera.start(frameShape: frames.map { (channels: $0.channels, height: $0.height, width: $0.width) })
         } catch {
             problems.append("camera: \(error)")
         }

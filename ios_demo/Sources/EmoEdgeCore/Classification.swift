@@ -46,7 +46,7 @@ public enum Classification {
             probabilities: probabilities,
             modalityNames: modalityNames,
             gateWeights: gateWeights.map { Double($0) },
-            modalitiesUsed: zip(modalityNames, presence).filter { $0.1 > 0 }.map(\.0),
+            modalitiesUsed: zip(modalityNames, presence).filter { $0.1 > 0 }.map { $0.0 },
             latencyMs: latencyMs,
             runtimeMs: runtimeMs)
     }
