@@ -1,0 +1,82 @@
+plugins {
+    id("com.android.application")
+    id("org.jetbrains.kotlin.android")
+    id("org.jetbrains.kotlin.plugin.compose")
+}
+
+val executorchVersion: String by project
+val litertVersion: String by project
+val onnxruntimeVersion: String by project
+
+android {
+    namespace = "ai.emoedge.demo"
+    compileSdk = 34
+
+    defaultConfig {
+        applicationId = "ai.emoedge.demo"
+        minSdk = 26
+        targetSdk = 34
+        versionCode = 1
+        versionName = "0.1"
+        ndk {
+            abiFilters += listOf("arm64-v8a")
+        }
+    }
+
+    buildTypes {
+        release {
+            isMinifyEnabled = false
+            signingConfig = signingConfigs.getByName("debug")
+        }
+    }
+
+    compileOptions {
+        sourceCompatibility = JavaVersion.VERSION_17
+        targetCompatibility = JavaVersion.VERSION_17
+    }
+    kotlinOptions {
+        jvmTarget = "17"
+    }
+    buildFeatures {
+        compose = true
+    }
+    androidResources {
+        // models are memory-mapped or copied out of the APK: keep them uncompressed
+        noCompress += listOf("pte", "tflite", "onnx")
+    }
+}
+
+dependencies {
+    implementation(project(":core"))
+
+    // Runtimes: ExecuTorch by default, LiteRT and ONNX Runtime switchable on screen / by --es runtime.
+    implementation("org.pytorch:executorch-android:$executorchVersion")
+    implementation("com.google.ai.edge.litert:litert:$litertVersion")
+    implementation("com.microsoft.onnxruntime:onnxruntime-android:$onnxruntimeVersion")
+    // executorch-android's native code needs these at runtime
+    implementation("com.facebook.soloader:soloader:0.10.5")
+    implementation("com.facebook.fbjni:fbjni:0.5.1")
+
+    implementation(platform("androidx.compose:compose-bom:2024.09.03"))
+    implementation("androidx.compose.ui:ui")
+    implementation("androidx.compose.material3:material3")
+    implementation("androidx.activity:activity-compose:1.9.2")
+    implementation("androidx.lifecycle:lifecycle-runtime-ktx:2.8.6")
+
+    val camerax = "1.3.4"
+    implementation("androidx.camera:camera-camera2:$camerax")
+    implementation("androidx.camera:camera-lifecycle:$camerax")
+    implementation("androidx.camera:camera-view:$camerax")
+}
+
+// `./gradlew :app:copyModelAssets -Pmodels=../dist/mosi -Pdataset=mosi` runs the copy script
+// (the project's Python venv must exist: `make install` at the repository root).
+tasks.register<Exec>("copyModelAssets") {
+    val models = (project.findProperty("models") as String?) ?: "dist/mosi"
+    val dataset = project.findProperty("dataset") as String?
+    workingDir = rootProject.projectDir.parentFile
+    commandLine(
+        listOf(".venv/bin/python", "android_demo/scripts/copy_assets.py", "--models", models) +
+            (if (dataset != null) listOf("--dataset", dataset) else emptyList()),
+    )
+}

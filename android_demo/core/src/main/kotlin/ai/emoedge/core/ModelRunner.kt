@@ -1,0 +1,20 @@
+package ai.emoedge.core
+
+import java.io.Closeable
+
+/** The model's two outputs for one sample (manifest `outputs`: logits, gate_weights). */
+class ModelOutputs(
+    val logits: FloatArray,
+    val gateWeights: FloatArray,
+)
+
+/**
+ * One runtime (ExecuTorch, LiteRT, ONNX Runtime) behind one interface: it takes the packed inputs in
+ * manifest order (modalities, then presence) and returns the two outputs. Implementations live in
+ * the app module; this interface keeps the rest of the app runtime-agnostic.
+ */
+interface ModelRunner : Closeable {
+    val runtime: String
+
+    fun run(inputs: PackedInputs): ModelOutputs
+}

@@ -1,0 +1,84 @@
+"""Copy exported artifacts + manifests into the app's assets, with recorded feature files to replay.
+
+    python android_demo/scripts/copy_assets.py --models dist/mosi --dataset mosi --samples 20
+
+Copies every .pte/.tflite/.onnx under --models that has its manifest beside it into
+android_demo/app/src/main/assets/models/ (keeping format/file names, e.g.
+models/executorch/model_fp32.pte and .pte.json), and writes
+assets/replay/<dataset>.json: raw test-split samples (unnormalized, the valid steps
+only, absent modalities as null, with the label) for the modalities a phone cannot
+compute (MOSI's openSMILE/COVAREP audio and 3D-CNN/Facet video features, GloVe text
+vectors). The app replays them and says so on screen. Run from the repository root
+with the project's venv (it reads the dataset with sdk.data).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ASSETS = Path(__file__).resolve().parent.parent / "app" / "src" / "main" / "assets"
+SUFFIXES = (".pte", ".tflite", ".onnx")
+
+
+def copy_models(models: Path, assets: Path) -> list[Path]:
+    copied = []
+    for artifact in sorted(p for p in models.rglob("*") if p.suffix in SUFFIXES):
+        sidecar = artifact.with_name(artifact.name + ".json")
+        if not sidecar.is_file():
+            print(f"skip {artifact}: no manifest beside it", file=sys.stderr)
+            continue
+        target = assets / "models" / artifact.relative_to(models)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(artifact, target)
+        shutil.copy2(sidecar, target.with_name(sidecar.name))
+        copied.append(target)
+    return copied
+
+
+def replay_samples(dataset_name: str, count: int) -> dict:
+    from sdk.data import load_dataset
+
+    data = load_dataset(dataset_name)
+    test = np.flatnonzero(data.split == "test")[:count]
+    samples = []
+    for i in test:
+        sample = {"label": data.class_names[int(data.labels[i])], "modalities": {}}
+        for j, m in enumerate(data.modalities):
+            if not data.presence[i, j]:
+                sample["modalities"][m.name] = None
+                continue
+            steps = int(data.lengths[m.name][i])
+            x = data.inputs[m.name][i][m.seq_len - steps:]  # left-padded: the valid steps are the last ones
+            sample["modalities"][m.name] = {"shape": list(x.shape), "data": x.reshape(-1).astype(float).tolist()}
+        samples.append(sample)
+    return {"dataset": dataset_name, "about": "recorded test-split features replayed by the demo", "samples": samples}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", type=Path, required=True, help="an export directory, e.g. dist/mosi")
+    parser.add_argument("--dataset", help="dataset whose test samples to ship for replay (mosi, synthetic, ...)")
+    parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument("--assets", type=Path, default=ASSETS)
+    args = parser.parse_args(argv)
+    copied = copy_models(args.models, args.assets)
+    if not copied:
+        print(f"error: no artifacts with manifests under {args.models}; export with `python -m export`", file=sys.stderr)
+        return 2
+    for path in copied:
+        print(f"copied {path}")
+    if args.dataset:
+        replay = args.assets / "replay" / f"{args.dataset}.json"
+        replay.parent.mkdir(parents=True, exist_ok=True)
+        replay.write_text(json.dumps(replay_samples(args.dataset, args.samples)))
+        print(f"wrote {replay}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The Android demo's plain-Kotlin core: compiled with the Kotlin 2.x compiler (npm kotlin-compiler), its JUnit 4
+tests run (ContractTest passes every contract/ vector), the ExecuTorch layer compiles against the real ExecuTorch
+Android Java API classes, ktlint is clean over android_demo/, and a report the Kotlin core writes renders with
+`python -m sdk.device report`.
+
+Toolchain: `bash .ci/setup-android.sh` (into .tools/). Without it these tests skip, except under CI (the CI
+environment variable set), where a missing toolchain fails: CI must never silently skip them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "android_demo"
+TOOLS = ROOT / ".tools"
+KOTLIN = TOOLS / "npm" / "node_modules" / "kotlin-compiler"
+KOTLINC = KOTLIN / "bin" / "kotlinc"
+STDLIB = KOTLIN / "lib" / "kotlin-stdlib.jar"
+KTLINT = TOOLS / "npm" / "node_modules" / "@naturalcycles" / "ktlint" / "resources" / "ktlint"
+EXECUTORCH_JAR = TOOLS / "executorch-android" / "classes.jar"
+JUNIT = Path("/usr/share/java/junit4.jar")
+HAMCREST = Path("/usr/share/java/hamcrest-core.jar")
+EXECUTORCH_LAYER = DEMO / "app" / "src" / "main" / "java" / "ai" / "emoedge" / "demo" / "runtime" / "ExecuTorchRunner.kt"
+
+
+def require_toolchain() -> None:
+    missing = [p for p in (KOTLINC, STDLIB, KTLINT, EXECUTORCH_JAR, JUNIT, HAMCREST) if not p.exists()]
+    if shutil.which("java") is None:
+        missing.append(Path("java"))
+    if missing:
+        message = (f"Android toolchain missing ({', '.join(str(p) for p in missing)}); "
+                   "install it with `bash .ci/setup-android.sh`")
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI is set: these tests must run, not skip)")
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    """One kotlinc run: core + its tests + the ExecuTorch layer (against classes.jar). Returns (classes dir, seconds)."""
+    require_toolchain()
+    out = tmp_path_factory.mktemp("kotlin-build")
+    sources = [DEMO / "core" / "src" / "main" / "kotlin", DEMO / "core" / "src" / "test" / "kotlin", EXECUTORCH_LAYER]
+    start = time.perf_counter()
+    done = subprocess.run([str(KOTLINC), *map(str, sources), "-cp", f"{JUNIT}:{EXECUTORCH_JAR}", "-d", str(out),
+                           "-nowarn"], capture_output=True, text=True, timeout=600)
+    seconds = time.perf_counter() - start
+    assert done.returncode == 0, f"kotlinc failed:\n{done.stdout}\n{done.stderr}"
+    return out, seconds
+
+
+def compiled_test_classes(build) -> list[str]:
+    classes_dir, _ = build
+    return sorted(p.relative_to(classes_dir).with_suffix("").as_posix().replace("/", ".")
+                  for p in classes_dir.rglob("*Test.class") if "$" not in p.name)
+
+
+def junit(build, *classes: str, contract: Path = ROOT / "contract", extra: list[str] = ()) -> subprocess.CompletedProcess:
+    classes_dir, _ = build
+    classpath = ":".join(map(str, (classes_dir, STDLIB, JUNIT, HAMCREST)))
+    return subprocess.run(["java", f"-Demoedge.contract.dir={contract}", *extra, "-cp", classpath,
+                           "org.junit.runner.JUnitCore", *classes], capture_output=True, text=True, timeout=300)
+
+
+def test_kotlin_core_compiles_and_its_junit_tests_pass(build, tmp_path):
+    classes = compiled_test_classes(build)
+    assert "ai.emoedge.core.ContractTest" in classes
+    report = tmp_path / "report.json"
+    start = time.perf_counter()
+    done = junit(build, *classes, extra=[f"-Demoedge.report.out={report}"])
+    seconds = time.perf_counter() - start
+    match = re.search(r"^OK \((\d+) tests?\)", done.stdout, re.M)
+    assert done.returncode == 0 and match, done.stdout[-4000:] + done.stderr[-2000:]
+    count = int(match.group(1))
+    assert count >= 20
+    print(f"\nKotlin core: kotlinc {build[1]:.1f} s, JUnit OK ({count} tests) in {seconds:.1f} s "
+          f"over {len(classes)} classes")
+
+
+def test_the_executorch_layer_compiled_against_the_real_api(build):
+    classes_dir, _ = build
+    compiled = classes_dir / "ai" / "emoedge" / "demo" / "runtime" / "ExecuTorchRunner.class"
+    assert compiled.is_file()
+    listing = subprocess.run(["javap", "-c", "-p", "-cp", f"{classes_dir}:{EXECUTORCH_JAR}:{STDLIB}", str(compiled)],
+                             capture_output=True, text=True, timeout=60).stdout
+    for call in ("org/pytorch/executorch/Module.load", "org/pytorch/executorch/Module.forward",
+                 "org/pytorch/executorch/Tensor.fromBlob", "org/pytorch/executorch/EValue.from"):
+        assert call in listing, call
+    source = EXECUTORCH_LAYER.read_text()
+    assert "import android." not in source and "import androidx." not in source
+
+
+def test_contract_test_fails_on_a_changed_vector(build, tmp_path):
+    """ContractTest really compares: one altered expected probability makes it fail."""
+    copy = tmp_path / "contract"
+    shutil.copytree(ROOT / "contract", copy)
+    results = json.loads((copy / "results.json").read_text())
+    results["cases"][0]["expected"]["probabilities"][0] += 1e-3
+    (copy / "results.json").write_text(json.dumps(results))
+    done = junit(build, "ai.emoedge.core.ContractTest", contract=copy)
+    assert done.returncode != 0 and "probabilities" in done.stdout, done.stdout[-2000:]
+
+
+def test_a_kotlin_report_renders_on_the_host(build, tmp_path):
+    from sdk.device import load_records, render
+
+    report = tmp_path / "kotlin_report.json"
+    done = junit(build, "ai.emoedge.core.BenchmarkReportTest", extra=[f"-Demoedge.report.out={report}"])
+    assert done.returncode == 0, done.stdout[-2000:]
+    records = load_records(report)
+    markdown = render(records, tmp_path / "kotlin_report.json")
+    assert "| model_fp32.pte | executorch | fp32 | audio,text | 12 | 3.25 | 2.500 |" in markdown
+    assert "120.000" in markdown  # mJ per inference, recomputed on the host without a mismatch warning
+    assert "⚠" not in markdown
+    assert (tmp_path / "kotlin_report.png").stat().st_size > 1000
+
+
+def test_ktlint_is_clean_over_android_demo():
+    require_toolchain()
+    start = time.perf_counter()
+    done = subprocess.run(["java", "-jar", str(KTLINT), "**/*.kt", "**/*.kts"], cwd=DEMO, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    files = len(list(DEMO.rglob("*.kt"))) + len(list(DEMO.rglob("*.kts")))
+    assert files >= 15
+    print(f"\nktlint: {files} files clean in {time.perf_counter() - start:.1f} s")
