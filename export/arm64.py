@@ -124,8 +124,8 @@ def wanted_versions() -> dict[str, str | None]:
             pins[name.strip().lower()] = version.strip() if version and "*" not in version else None
     except (OSError, KeyError, ValueError):
         pass
-    versions = {}
-    for name in ("onnxruntime", "ai-edge-litert", "executorch", "numpy"):
+    versions: dict[str, str | None] = {"numpy": None}  # any numpy the aarch64 wheels accept
+    for name in ("onnxruntime", "ai-edge-litert", "executorch"):
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:

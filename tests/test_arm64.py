@@ -1,0 +1,180 @@
+"""ARM64 parity: every MOSI artifact gives the same probabilities on aarch64 kernels as on x86.
+
+`python -m export.arm64` runs each artifact under `qemu-aarch64-static -cpu cortex-a76`
+(onnxruntime and ai-edge-litert aarch64 wheels in an arm64 Debian Python; the .pte through
+native/et_runner.cpp cross-built against the aarch64 executorch wheel's libraries) and through
+the project's x86 backends, on real MOSI test samples under every modality subset.
+
+Bounds: fp32 max |Δp| <= 1e-4 (the runtime parity bound of tests/test_runtime_parity.py; measured
+~2e-7). int8: the same quantized graph runs on both sides, so only kernel arithmetic differs: top-1
+must agree on every sample and max |Δp| <= 1e-3 (measured <= 1e-7 on dist/mosi: XNNPACK, MLAS and
+LiteRT's int8 paths agree across the two ISAs here; the bound leaves room for one requantization
+rounding step differing between them, without accepting a different answer).
+
+The artifacts are those of tests/test_runtime.py (runs/mosi + dist/mosi when a developer has them,
+else the fp32 test cache it builds); when that dist has no int8 artifacts they are exported once
+from the same checkpoint into runs/.test-cache/dist-int8 (about 2 minutes on a clean checkout:
+int8 kernels are where x86 and ARM implementations differ, so CI checks them too). Needs `bash .ci/setup-arm64.sh` (qemu-user-static,
+g++-aarch64-linux-gnu, debootstrap, then the cached sysroot and wheels under .tools/arm64):
+skipped with that command when it is missing, failed instead when $CI is set.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import time
+
+import numpy as np
+import pytest
+
+from export import arm64
+from tests.test_runtime import TEST_CACHE, mosi_paths
+
+pytestmark = pytest.mark.arm64
+
+FP32_MAX_PROB_DIFF = 1e-4
+INT8_MAX_PROB_DIFF = 1e-3
+TEST_SAMPLES = 8  # x every modality subset the sample has (up to 7): ~56 predictions per artifact
+EM_AARCH64 = 183  # ELF e_machine
+FORMATS = {"executorch": ".pte", "litert": ".tflite", "onnx": ".onnx"}
+
+
+def _artifact(dist, fmt: str, precision: str):
+    return dist / fmt / f"model_{precision}{FORMATS[fmt]}"
+
+
+def _spec(artifact):
+    return json.loads(artifact.with_name(artifact.name + ".json").read_text())["spec"]
+
+
+def mosi_dists():
+    """(checkpoint, [dist dirs]) holding fp32 and int8 MOSI artifacts of every format."""
+    checkpoint, dist = mosi_paths()
+    if all(_artifact(dist, f, "int8").is_file() for f in FORMATS):
+        return checkpoint, [dist]
+    int8 = TEST_CACHE / "dist-int8"
+    fp32_spec = _spec(_artifact(dist, "onnx", "fp32"))
+    if not all(_artifact(int8, f, "int8").is_file() and _spec(_artifact(int8, f, "int8")) == fp32_spec
+               for f in FORMATS):
+        from export.__main__ import main as export_main
+
+        code = export_main(["--checkpoint", str(checkpoint), "--format", ",".join(FORMATS), "--precision", "int8",
+                            "--out", str(int8), "--max-test-samples", "16", "--quiet"])
+        assert code == 0, "exporting the int8 MOSI test artifacts failed"
+    return checkpoint, [dist, int8]
+
+
+def _unavailable(message: str):
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (CI is set, so this is a failure, not a skip)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def toolchain():
+    missing = arm64.missing_tools()
+    if missing:
+        _unavailable(f"ARM64 toolchain missing ({', '.join(missing)}): run `{arm64.SETUP_COMMAND}`")
+    try:
+        return arm64.prepare()
+    except arm64.Arm64Unavailable as err:
+        _unavailable(f"ARM64 toolchain could not be prepared: {err}; run `{arm64.SETUP_COMMAND}`")
+
+
+@pytest.fixture(scope="module")
+def report(toolchain):
+    checkpoint, dists = mosi_dists()
+    started = time.perf_counter()
+    results = [arm64.compare(d, checkpoint=checkpoint, test_samples=TEST_SAMPLES) for d in dists]
+    result = {**results[0], "artifacts": [row for r in results for row in r["artifacts"]]}
+    print(f"\n{arm64.table(result)}\nARM64 comparison wall time: {time.perf_counter() - started:.1f} s")
+    return result
+
+
+def test_the_runner_is_an_aarch64_binary(toolchain):
+    header = open(toolchain["runner"], "rb").read(20)
+    assert header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == EM_AARCH64
+
+
+def test_every_artifact_runs_on_aarch64_and_matches_x86(report):
+    rows = report["artifacts"]
+    failed = {r["artifact"]: r.get("error") for r in rows if r["status"] != "ok"}
+    assert not failed, f"artifacts that did not run on both sides: {failed}"
+    assert {(r["format"], r["precision"]) for r in rows} == {(f, p) for f in FORMATS for p in ("fp32", "int8")}
+    assert all(r["samples"] >= TEST_SAMPLES for r in rows)
+    for r in rows:
+        bound = FP32_MAX_PROB_DIFF if r["precision"] == "fp32" else INT8_MAX_PROB_DIFF
+        assert r["max_abs_dprob"] <= bound, f"{r['artifact']}: max |Δp| {r['max_abs_dprob']:.2e} > {bound}"
+        assert r["top1_agreement"] == 1.0, f"{r['artifact']}: top-1 agreement {r['top1_agreement']:.3f}"
+        assert r["max_abs_dgate"] <= 1e-4, f"{r['artifact']}: max |Δgate| {r['max_abs_dgate']:.2e}"
+
+
+def test_the_aarch64_runner_refuses_inputs_that_do_not_fit_the_program(toolchain, tmp_path):
+    _, dist = mosi_paths()
+    pte = (dist / "executorch" / "model_fp32.pte").resolve()
+    info = arm64.runner_info(toolchain["runner"], pte)
+    assert [i["shape"] for i in info["inputs"]][-1] == [1, 3] and all(i["dtype"] == 6 for i in info["inputs"])
+    (tmp_path / "in.bin").write_bytes(b"\0" * (sum(i["nbytes"] for i in info["inputs"]) - 4))
+    with pytest.raises(RuntimeError, match="not a multiple of one sample's inputs"):
+        arm64._qemu([toolchain["runner"], "run", pte, tmp_path / "in.bin", tmp_path / "out.bin"], 600)
+
+
+# ------------------------------------------------------------------ the same source as an x86 shared library
+@pytest.fixture(scope="module")
+def x86_library(tmp_path_factory):
+    if shutil.which(os.environ.get("CXX", "g++")) is None:
+        _unavailable("no C++ compiler (g++) to build native/et_runner.cpp")
+    path = arm64.build_runner("x86_64", out_dir=tmp_path_factory.mktemp("et_runner"))
+    lib = ctypes.CDLL(str(path))
+    lib.et_open.restype, lib.et_open.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_int]
+    lib.et_last_error.restype = ctypes.c_char_p
+    lib.et_close.argtypes = [ctypes.c_void_p]
+    lib.et_input_info.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int),
+                                  ctypes.POINTER(ctypes.c_int64), ctypes.c_int]
+    lib.et_num_inputs.argtypes = [ctypes.c_void_p]
+    lib.et_run.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_int64),
+                           ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_int64), ctypes.c_int]
+    return lib
+
+
+def _run(lib, handle, inputs, outputs) -> int:
+    pointers = lambda arrays: (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])  # noqa: E731
+    sizes = lambda arrays: (ctypes.c_int64 * len(arrays))(*[a.nbytes for a in arrays])  # noqa: E731
+    return lib.et_run(handle, pointers(inputs), sizes(inputs), len(inputs), pointers(outputs), sizes(outputs),
+                      len(outputs))
+
+
+def test_x86_shared_library_reproduces_the_executorch_backend(x86_library):
+    from sdk.runtime.backends import load_runner
+
+    _, dist = mosi_paths()
+    pte = dist / "executorch" / "model_fp32.pte"
+    handle = x86_library.et_open(str(pte).encode(), 1)
+    assert handle, x86_library.et_last_error().decode()
+    try:
+        shapes = []
+        for i in range(x86_library.et_num_inputs(handle)):
+            dtype, sizes = ctypes.c_int(), (ctypes.c_int64 * 8)()
+            dims = x86_library.et_input_info(handle, i, ctypes.byref(dtype), sizes, 8)
+            assert dtype.value == 6, "MOSI inputs are float32"
+            shapes.append(tuple(sizes[:dims]))
+        reference = load_runner("executorch", pte, num_threads=1)
+        rng = np.random.default_rng(0)
+        for pattern in ([1, 1, 1], [1, 0, 1], [0, 0, 1]):
+            xs = [rng.standard_normal(s).astype(np.float32) * p for s, p in zip(shapes[:-1], pattern)]
+            xs.append(np.array([pattern], np.float32))
+            outputs = [np.empty((1, 2), np.float32), np.empty((1, 3), np.float32)]
+            assert _run(x86_library, handle, xs, outputs) == 0, x86_library.et_last_error().decode()
+            logits, gates = reference(xs)
+            np.testing.assert_array_equal(outputs[0], logits)
+            np.testing.assert_array_equal(outputs[1], gates)
+        wrong = [np.zeros((1, 7, 3), np.float32), *xs[1:]]
+        assert _run(x86_library, handle, wrong, outputs) == -1
+        expected = "[" + ", ".join(map(str, shapes[0])) + "]"
+        assert f"expects Float {expected}" in x86_library.et_last_error().decode()
+    finally:
+        x86_library.et_close(handle)
+    assert x86_library.et_open(b"no-such-model.pte", 1) is None
+    assert "no-such-model.pte" in x86_library.et_last_error().decode()
