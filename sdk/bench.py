@@ -117,6 +117,7 @@ def measure(path: str, backend: str, threads: int, runs: int, warmup: int) -> di
         "load_ms": load_ms, "first_ms": first_ms, **percentiles(times),
         "runtime_p50_ms": percentiles(runtime_times)["p50_ms"],
         "peak_rss_mb": peak_rss_mb(),
+        "runtime": getattr(recognizer._run, "runtime", None),  # executorch: "native" or "pybindings"
     }
 
 
@@ -228,6 +229,7 @@ def benchmark(models: Path, checkpoint: Path | None, threads: int, runs: int, wa
                      **{k: measured.get(k) for k in ("load_ms", "first_ms", "p50_ms", "p90_ms", "p99_ms",
                                                      "peak_rss_mb")},
                      "flops": flops, "runtime_p50_ms": measured.get("runtime_p50_ms"),
+                     **({"runtime": measured["runtime"]} if measured.get("runtime") else {}),
                      **({"error": measured["error"]} if "error" in measured else {})})
     floor_ms = flops / (gflops * 1e9) * 1e3 if flops else None
     torch_p50 = next((r["p50_ms"] for r in rows if r["backend"] == "torch" and r["p50_ms"]), None)
@@ -256,7 +258,8 @@ def format_markdown(result: dict) -> str:
         if r.get("error"):
             lines.append(f"| {r['backend']} | {r['precision']} | ❌ {r['error']} |||||||||")
             continue
-        lines.append(f"| {r['backend']} | {r['precision']} | {f(r['load_ms'], 0)} | {f(r['first_ms'])} | "
+        backend = f"{r['backend']} ({r['runtime']})" if r.get("runtime") else r["backend"]
+        lines.append(f"| {backend} | {r['precision']} | {f(r['load_ms'], 0)} | {f(r['first_ms'])} | "
                      f"{f(r['p50_ms'], 3)} | {f(r['p90_ms'], 3)} | {f(r['p99_ms'], 3)} | {f(r['runtime_p50_ms'], 3)} | "
                      f"{f(r['ratio_to_torch'])} | {f(r['ratio_to_flop_floor'], 1)} | {f(r['peak_rss_mb'], 0)} |")
     lines += ["", "p50/p90/p99: end-to-end `predict` (validation, normalization, inference, softmax); "

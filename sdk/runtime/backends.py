@@ -5,16 +5,17 @@ the inputs being the modality arrays in spec order then `presence` (batch 1) —
 same interface as `export.<format>.load`, which the ONNX and LiteRT backends reuse.
 
     backend     artifact               runtime
-    executorch  .pte                   ExecuTorch pybindings (XNNPACK)
+    executorch  .pte                   ExecuTorch (XNNPACK): native C runner, or the pybindings
     litert      .tflite                ai_edge_litert Interpreter
     onnx        .onnx                  onnxruntime, CPU execution provider
     torch       model.pt or run dir    PyTorch eager (the checkpoint, no manifest)
 
-The ExecuTorch runner talks to `executorch.extension.pybindings._C` directly rather
-than through `executorch.runtime` (what `export.executorch.load` uses): that
-package imports `executorch.exir` and torchao, which measured 7 s and ~350 MB of
-RSS at import on this machine, against ~0.3 s on top of `import torch`. The
-pybindings need torch tensors, so torch is imported for this backend only.
+The ExecuTorch backend runs the .pte through native/et_runner.cpp's C ABI
+(sdk.runtime.native: the wheel's own libexecutorch*.so through ctypes, no torch,
+~40 MB of RSS) when that library can be had, else through
+`executorch.extension.pybindings._C`, which needs torch tensors (~240 MB). Both
+avoid `executorch.runtime` (what `export.executorch.load` uses): that package
+imports `executorch.exir` and torchao, 7 s and ~350 MB at import on this machine.
 """
 from __future__ import annotations
 
@@ -121,6 +122,40 @@ _EXECUTORCH_THREADPOOL = threading.Lock()
 
 
 def _executorch(path: Path, num_threads: int) -> Runner:
+    """The native runner (sdk.runtime.native, no torch) when it can be had, else the pybindings."""
+    import os
+
+    from sdk.runtime import native
+
+    choice = os.environ.get(native.RUNTIME_ENV, "")
+    if choice not in ("", "native", "pybindings"):
+        raise BackendError(f"${native.RUNTIME_ENV} is {choice!r}; use 'native', 'pybindings' or leave it unset")
+    if choice != "pybindings":
+        try:
+            return _executorch_native(path, num_threads)
+        except native.NativeUnavailable as err:
+            if choice == "native":
+                raise BackendError(f"the native ExecuTorch runner is unavailable: {err}") from err
+    return _executorch_pybindings(path, num_threads)
+
+
+def _executorch_native(path: Path, num_threads: int) -> Runner:
+    from sdk.runtime.native import NativeProgram
+
+    try:
+        program = NativeProgram(path, num_threads)
+    except RuntimeError as err:
+        raise BackendError(f"{path}: ExecuTorch could not load it ({err})") from err
+
+    def run(inputs):
+        logits, gates = program.run(inputs)
+        return logits, gates
+
+    run.runtime = "native"
+    return run
+
+
+def _executorch_pybindings(path: Path, num_threads: int) -> Runner:
     import torch
     from executorch.extension.pybindings import _C
 
@@ -137,6 +172,7 @@ def _executorch(path: Path, num_threads: int) -> Runner:
         outputs = method.call([torch.from_numpy(np.ascontiguousarray(x)) for x in inputs])
         return outputs[0].numpy(), outputs[1].numpy()
 
+    run.runtime = "pybindings"
     return run
 
 
