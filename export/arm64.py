@@ -26,8 +26,8 @@ the included .debs unpacked with dpkg-deb -x), an aarch64 /proc/cpuinfo inside i
 segfaults at import under qemu when it sees the host's x86 one), the aarch64 wheels (pip install
 --target) and the cross-built runner. System tools come from `bash .ci/setup-arm64.sh`.
 
-The same runner source also builds an x86_64 shared library with a small C ABI
-(`build_runner("x86_64")`; see the header of native/et_runner.cpp).
+The runner is built by export.native, which also builds the same source as the x86_64
+shared library behind the SDK's torch-free ExecuTorch backend (sdk.runtime.native).
 
 Emulation is ~200x slower than native: the seconds are for CI budgeting, never latency.
 Exit status: 0 when every artifact ran on both sides, 1 when one failed, 2 on bad usage or a
@@ -37,9 +37,7 @@ before the project's venv exists); numpy and the runtimes are imported by the co
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.metadata
-import importlib.util
 import itertools
 import json
 import os
@@ -56,8 +54,6 @@ TOOLS = REPO / ".tools" / "arm64"
 SYSROOT = TOOLS / "sysroot"
 SITE = TOOLS / "site"  # aarch64 wheels, pip install --target
 ET_AARCH64 = TOOLS / "executorch"  # include/ and lib/ of the aarch64 executorch wheel
-NATIVE_BUILD = REPO / ".tools" / "native"  # et_runner builds: <arch>/et_runner, <arch>/libet_runner.so
-RUNNER_SOURCE = REPO / "native" / "et_runner.cpp"
 SETUP_COMMAND = "bash .ci/setup-arm64.sh"
 APT_PACKAGES = {"qemu-aarch64-static": "qemu-user-static", "aarch64-linux-gnu-g++": "g++-aarch64-linux-gnu",
                 "debootstrap": "debootstrap"}
@@ -70,7 +66,6 @@ PLATFORMS = ["manylinux2014_aarch64", *(f"manylinux_2_{minor}_aarch64" for minor
 WHEELS = ("onnxruntime", "ai-edge-litert", "numpy")  # installed with their dependencies
 ET_LIBS = ("libexecutorch.so", "libexecutorch_threadpool.so", "libexecutorch_backend_xnnpack.so",
            "libexecutorch_kernels_optimized.so", "libexecutorch_kernels_quantized.so")
-ET_DEFINES = ("-DC10_USING_CUSTOM_GENERATED_MACROS", "-DET_EVENT_TRACER_ENABLED")  # as executorch-config.cmake
 # Cortex-A76 (r4p1) as the Linux kernel prints it; only the file's presence and arch matter to onnxruntime
 CPUINFO = "".join(
     f"processor\t: {i}\nBogoMIPS\t: 50.00\n"
@@ -249,51 +244,18 @@ def prepare_executorch(version: str | None = None) -> Path:
     return ET_AARCH64
 
 
-def x86_executorch_dir() -> Path:
-    """The installed (x86) executorch package directory, found without importing it."""
-    spec = importlib.util.find_spec("executorch")
-    if spec is None or not spec.submodule_search_locations:
-        raise Arm64Unavailable("executorch is not installed in this Python; `pip install executorch`")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 def build_runner(arch: str = "aarch64", executorch_dir: Path | None = None, out_dir: Path | None = None) -> Path:
-    """Build native/et_runner.cpp: the aarch64 CLI (`et_runner`) or the x86_64 shared library (`libet_runner.so`).
+    """export.native.build_runner, with the aarch64 wheel's executorch as the default for aarch64."""
+    from export import native
 
-    Linked against `executorch_dir`'s lib/ (default: the aarch64 wheel's for aarch64, the installed
-    package's for x86_64) with that directory as the rpath. Rebuilt when the source or flags change.
-    """
-    if arch == "aarch64":
-        compiler = "aarch64-linux-gnu-g++"
-        if shutil.which(compiler) is None:
+    if arch == "aarch64" and executorch_dir is None:
+        if shutil.which(native.TARGETS["aarch64"][0]) is None:
             raise Arm64Unavailable(f"missing g++-aarch64-linux-gnu: run `{SETUP_COMMAND}`")
-        et = Path(executorch_dir or prepare_executorch())
-        name, kind = "et_runner", ["-DET_RUNNER_MAIN"]
-    elif arch == "x86_64":
-        compiler = os.environ.get("CXX", "g++")
-        if shutil.which(compiler) is None:
-            raise Arm64Unavailable(f"no C++ compiler ({compiler}); `apt-get install g++`")
-        et = Path(executorch_dir or x86_executorch_dir())
-        name, kind = "libet_runner.so", ["-fPIC", "-shared"]
-    else:
-        raise ValueError(f"arch must be aarch64 or x86_64, not {arch!r}")
-    out_dir = Path(out_dir or NATIVE_BUILD / arch)
-    target = out_dir / name
-    lib = (et / "lib").resolve()
-    cmd = [compiler, "-std=c++17", "-O2", "-Wno-deprecated-declarations", *ET_DEFINES, *kind, str(RUNNER_SOURCE),
-           "-I", str(et / "include"), "-I", str(et / "include/executorch/runtime/core/portable_type/c10"),
-           "-L", str(lib), "-Wl,--no-as-needed", "-lexecutorch_backend_xnnpack", "-lexecutorch_kernels_optimized",
-           "-lexecutorch_kernels_quantized", "-Wl,--as-needed", "-lexecutorch", "-lexecutorch_threadpool",
-           f"-Wl,-rpath,{lib}", "-o", str(target)]
-    key = hashlib.sha256((RUNNER_SOURCE.read_text() + "\0".join(cmd)).encode()).hexdigest()
-    stamp = out_dir / f".{name}.key"
-    if target.is_file() and stamp.is_file() and stamp.read_text() == key:
-        return target
-    out_dir.mkdir(parents=True, exist_ok=True)
-    log(f"building {target} ({arch})")
-    _run(cmd, timeout=600, what=f"{compiler} native/et_runner.cpp")
-    stamp.write_text(key)
-    return target
+        executorch_dir = prepare_executorch()
+    try:
+        return native.build_runner(arch, executorch_dir, out_dir)
+    except native.NativeBuildError as err:
+        raise Arm64Unavailable(str(err)) from err
 
 
 def prepare() -> dict:

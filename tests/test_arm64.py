@@ -20,13 +20,10 @@ skipped with that command when it is missing, failed instead when $CI is set.
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import shutil
 import time
 
-import numpy as np
 import pytest
 
 from export import arm64
@@ -119,62 +116,3 @@ def test_the_aarch64_runner_refuses_inputs_that_do_not_fit_the_program(toolchain
     (tmp_path / "in.bin").write_bytes(b"\0" * (sum(i["nbytes"] for i in info["inputs"]) - 4))
     with pytest.raises(RuntimeError, match="not a multiple of one sample's inputs"):
         arm64._qemu([toolchain["runner"], "run", pte, tmp_path / "in.bin", tmp_path / "out.bin"], 600)
-
-
-# ------------------------------------------------------------------ the same source as an x86 shared library
-@pytest.fixture(scope="module")
-def x86_library(tmp_path_factory):
-    if shutil.which(os.environ.get("CXX", "g++")) is None:
-        _unavailable("no C++ compiler (g++) to build native/et_runner.cpp")
-    path = arm64.build_runner("x86_64", out_dir=tmp_path_factory.mktemp("et_runner"))
-    lib = ctypes.CDLL(str(path))
-    lib.et_open.restype, lib.et_open.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_int]
-    lib.et_last_error.restype = ctypes.c_char_p
-    lib.et_close.argtypes = [ctypes.c_void_p]
-    lib.et_input_info.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int),
-                                  ctypes.POINTER(ctypes.c_int64), ctypes.c_int]
-    lib.et_num_inputs.argtypes = [ctypes.c_void_p]
-    lib.et_run.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_int64),
-                           ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_int64), ctypes.c_int]
-    return lib
-
-
-def _run(lib, handle, inputs, outputs) -> int:
-    pointers = lambda arrays: (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])  # noqa: E731
-    sizes = lambda arrays: (ctypes.c_int64 * len(arrays))(*[a.nbytes for a in arrays])  # noqa: E731
-    return lib.et_run(handle, pointers(inputs), sizes(inputs), len(inputs), pointers(outputs), sizes(outputs),
-                      len(outputs))
-
-
-def test_x86_shared_library_reproduces_the_executorch_backend(x86_library):
-    from sdk.runtime.backends import load_runner
-
-    _, dist = mosi_paths()
-    pte = dist / "executorch" / "model_fp32.pte"
-    handle = x86_library.et_open(str(pte).encode(), 1)
-    assert handle, x86_library.et_last_error().decode()
-    try:
-        shapes = []
-        for i in range(x86_library.et_num_inputs(handle)):
-            dtype, sizes = ctypes.c_int(), (ctypes.c_int64 * 8)()
-            dims = x86_library.et_input_info(handle, i, ctypes.byref(dtype), sizes, 8)
-            assert dtype.value == 6, "MOSI inputs are float32"
-            shapes.append(tuple(sizes[:dims]))
-        reference = load_runner("executorch", pte, num_threads=1)
-        rng = np.random.default_rng(0)
-        for pattern in ([1, 1, 1], [1, 0, 1], [0, 0, 1]):
-            xs = [rng.standard_normal(s).astype(np.float32) * p for s, p in zip(shapes[:-1], pattern)]
-            xs.append(np.array([pattern], np.float32))
-            outputs = [np.empty((1, 2), np.float32), np.empty((1, 3), np.float32)]
-            assert _run(x86_library, handle, xs, outputs) == 0, x86_library.et_last_error().decode()
-            logits, gates = reference(xs)
-            np.testing.assert_array_equal(outputs[0], logits)
-            np.testing.assert_array_equal(outputs[1], gates)
-        wrong = [np.zeros((1, 7, 3), np.float32), *xs[1:]]
-        assert _run(x86_library, handle, wrong, outputs) == -1
-        expected = "[" + ", ".join(map(str, shapes[0])) + "]"
-        assert f"expects Float {expected}" in x86_library.et_last_error().decode()
-    finally:
-        x86_library.et_close(handle)
-    assert x86_library.et_open(b"no-such-model.pte", 1) is None
-    assert "no-such-model.pte" in x86_library.et_last_error().decode()

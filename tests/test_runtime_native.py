@@ -107,6 +107,27 @@ def test_wrong_input_shape_and_count_are_named(native_library):
     program.close()
 
 
+def test_the_c_abi_checks_byte_counts_and_names_missing_files(native_library):
+    """Below the Python wrapper: the library itself refuses a buffer of the wrong size and a bad path."""
+    import ctypes
+
+    from sdk.runtime.native import NativeProgram
+
+    program = NativeProgram(pte("fp32"))
+    inputs = [np.zeros(shape, dtype) for dtype, shape in program.inputs]
+    inputs[0] = np.zeros((1, 3, 73), np.float32)  # 876 bytes where [1, 7, 73] float32 needs 2044
+    outputs = [np.empty(shape, dtype) for dtype, shape in program.outputs]
+    pointers = lambda arrays: (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])  # noqa: E731
+    sizes = lambda arrays: (ctypes.c_int64 * len(arrays))(*[a.nbytes for a in arrays])  # noqa: E731
+    code = native_library.et_run(program._handle, pointers(inputs), sizes(inputs), len(inputs),
+                                 pointers(outputs), sizes(outputs), len(outputs))
+    assert code == -1
+    assert "input 0: 876 bytes given, the program expects Float [1, 7, 73]" in native_library.et_last_error().decode()
+    program.close()
+    assert native_library.et_open(b"no-such-model.pte", 1) is None
+    assert "no-such-model.pte" in native_library.et_last_error().decode()
+
+
 def test_an_unknown_runtime_choice_is_refused(monkeypatch):
     from sdk.runtime.backends import load_runner
 

@@ -10,8 +10,8 @@ Where the library comes from, first match wins:
 1. `$EMOEDGE_ET_RUNNER`: a path to a built `libet_runner.so`;
 2. the build cache `.tools/native/x86_64/libet_runner.so` of this checkout, built on
    first use from native/et_runner.cpp with the system g++ against the installed
-   executorch package (about 2 s; `export.arm64.build_runner`, which also cross-builds
-   the aarch64 runner, does it and rebuilds when the source changes).
+   executorch package (about 2 s; export.native.build_runner, which also cross-builds
+   the aarch64 runner for the ARM64 check, and rebuilds when the source changes).
 
 `$EMOEDGE_EXECUTORCH_RUNTIME` picks the implementation of the `executorch` backend:
 `native` (this module; an error if the library cannot be had), `pybindings`, or
@@ -22,7 +22,6 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
-import subprocess
 import threading
 import weakref
 from pathlib import Path
@@ -72,13 +71,13 @@ def _library_path() -> Path:
             raise NativeUnavailable(f"${LIBRARY_ENV} is {given}, which is not a file")
         return Path(given)
     try:
-        from export.arm64 import Arm64Unavailable, build_runner
+        from export.native import NativeBuildError, build_runner
     except ImportError as err:
         raise NativeUnavailable(f"no ${LIBRARY_ENV} and no export package to build it ({err})") from err
     try:
         return build_runner("x86_64")
-    except (Arm64Unavailable, OSError, subprocess.SubprocessError) as err:
-        raise NativeUnavailable(f"cannot build native/et_runner.cpp: {err}") from err
+    except NativeBuildError as err:
+        raise NativeUnavailable(str(err)) from err
 
 
 def _error(lib: ctypes.CDLL) -> str:
