@@ -12,6 +12,7 @@ from export import verify
 from export.formats import FORMATS
 from export.manifest import build_manifest, check_artifact, finalize
 from export.report import empty_entry
+from export.rewrite import fold_generated_kernels
 
 #: int8 quantization tried first per format; a static result that fails verification
 #: is redone dynamically (ONNX, ExecuTorch) and the reason recorded.
@@ -64,6 +65,7 @@ def run(model, splits: dict, formats: list[str], precisions: list[str], out: Pat
     ref_metrics = reference.metrics
     torch_latency = verify.latency_ms(lambda xs: model(*[torch.from_numpy(x) for x in xs]), test, repeats=50)
     calib = calibration_samples(train, calibration)
+    exported = fold_generated_kernels(model)  # the reference above stays the model as trained
     example = calibration_samples(train, 1)[0]
     artifacts, details, fp32_paths = [], {}, {}
     jobs = [(f, p) for f in formats for p in ("fp32", "int8") if p in precisions]
@@ -78,7 +80,7 @@ def run(model, splits: dict, formats: list[str], precisions: list[str], out: Pat
         for mode in modes:
             entry = empty_entry(name, precision)
             try:  # not under no_grad: PT2E per-channel weight observers then lose their channel axis
-                path, notes = export_one(model, fmt, precision, out, example, calib, mode, fp32_paths)
+                path, notes = export_one(exported, fmt, precision, out, example, calib, mode, fp32_paths)
             except Exception as err:  # noqa: BLE001 - recorded in the report, the run goes on
                 entry["error"] = f"export failed: {type(err).__name__}: {err}".splitlines()[0][:500]
                 if previous is not None:  # the fallback failed: keep the first attempt (its files are in place)
@@ -159,6 +161,7 @@ def export_other_delegates(model, splits: dict, out: Path, names=("coreml", "vul
     """
     from export import executorch
 
+    model = fold_generated_kernels(model)
     example = calibration_samples(splits["train"], 1)[0]
     partitioners = executorch.other_partitioners()
     results = {}

@@ -12,6 +12,12 @@ state with the gates fused, one `linear` (3H x F) for its input projection and o
 fully-connected nodes instead of 6, and no per-gate slice/cat of the state. Per
 output channel the int8 weights and scales are those of the per-gate matrices;
 the XNNPACK graph is ~1/4 smaller (MOSI int8 .pte: 796 -> 738 KB, 37 -> 34 % of fp32).
+
+`fold_generated_kernels(model)` (every format): MFDR's Dynamic Frame Convolution
+generates its kernels Φ from a learned map through a small conv block (seed 002
+eq. 8); Φ depends on parameters only, so the copy stores it as a constant and drops
+the generator. Without it the artifact recomputes Φ on every call, and LiteRT's
+dynamic int8 recipe quantizes that conv's constant input, which its kernel refuses.
 """
 from __future__ import annotations
 
@@ -97,4 +103,20 @@ def linear_recurrence(model: nn.Module) -> nn.Module:
         elif isinstance(module, BidirectionalRecurrence):
             module.recurrent_per_direction = _per_direction_linears(module)
             module.recurrent = types.MethodType(_recurrent_as_linear, module)
+    return model
+
+
+def fold_generated_kernels(model: nn.Module) -> nn.Module:
+    """A copy with each DynamicFrameConvolution's Φ computed once and stored (the model itself if it has none)."""
+    from sdk.mfdr import DynamicFrameConvolution
+
+    if not any(isinstance(m, DynamicFrameConvolution) for m in model.modules()):
+        return model
+    model = copy.deepcopy(model)
+    for module in model.modules():
+        if isinstance(module, DynamicFrameConvolution):
+            with torch.no_grad():
+                module.register_buffer("folded_kernels", module.kernels().detach().clone())
+            del module.generate, module.kernel_map
+            module.kernels = types.MethodType(lambda self: self.folded_kernels, module)
     return model

@@ -204,3 +204,39 @@ def test_executorch_int8_exports_and_runs(tiny_model, tmp_path):
     assert fp32["status"] == "ok", fp32["error"]
     assert int8["status"] != "export_failed", int8["error"]
     assert int8["top1_agreement"] >= 0.75
+
+
+def test_onnx_dynamic_int8_keeps_a_weight_shared_by_several_gemms(tmp_path):
+    """An unrolled recurrence uses one square weight in a Gemm(transB=1) per step; ORT's quantizer
+    transposes such a weight in place once per node, so with two uses it would end up untransposed."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from export.onnx import _quantize, untranspose_gemm_weights
+
+    rng = np.random.default_rng(0)
+    weight = rng.normal(size=(16, 16)).astype(np.float32)
+    bias = np.zeros(16, np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w", "b"], ["h"], transB=1),
+         helper.make_node("Gemm", ["h", "w", "b"], ["y"], transB=1)],
+        "shared", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16])],
+        [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    source = tmp_path / "fp32.onnx"
+    onnx.save(model, str(source))
+    x = rng.normal(size=(1, 16)).astype(np.float32)
+    expected = x @ weight.T @ weight.T
+
+    def run(path):
+        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+    copy = onnx.load(str(source))
+    assert untranspose_gemm_weights(copy) == 1
+    onnx.save(copy, str(tmp_path / "untransposed.onnx"))
+    np.testing.assert_allclose(run(tmp_path / "untransposed.onnx"), expected, rtol=1e-5, atol=1e-4)
+    _quantize(source, tmp_path / "int8.onnx", ["x"], [], "dynamic")
+    quantized = run(tmp_path / "int8.onnx")
+    assert np.abs(quantized - expected).max() < 0.05 * np.abs(expected).max()

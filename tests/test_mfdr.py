@@ -94,3 +94,18 @@ def test_pnao_refuses_mfdr_with_a_clear_error():
 
     with pytest.raises(ValueError, match="no pruners yet"):
         check_prunable(build_model(mfdr_spec()))
+
+
+def test_export_folds_the_generated_dfc_kernels_into_constants():
+    from export.rewrite import fold_generated_kernels
+
+    model = build_model(mfdr_spec()).eval()
+    folded = fold_generated_kernels(model)
+    assert folded is not model and any(isinstance(m, DynamicFrameConvolution) for m in folded.modules())
+    assert not any("generate" in n or "kernel_map" in n for n, _ in folded.named_parameters())
+    assert any("generate" in n for n, _ in model.named_parameters())  # the original is untouched
+    audio, text, presence = torch.randn(1, 7, 5), torch.randn(1, 7, 6), torch.ones(1, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(audio, text, presence)[0], model(audio, text, presence)[0])
+    program = torch.export.export(folded, (audio, text, presence))
+    assert not any(n.target == torch.ops.aten.conv1d.default for n in program.graph.nodes)
