@@ -59,8 +59,8 @@ def test_two_processes_match_one(runs):
     for a, b in zip(h1, h2):
         assert b["train_loss"] == pytest.approx(a["train_loss"], abs=1e-5)
         assert b["val"] == pytest.approx(a["val"], abs=1e-9)
-    w1 = torch.load(root / "one" / "model.pt", weights_only=False)
-    w2 = torch.load(root / "two" / "model.pt", weights_only=False)
+    w1 = torch.load(root / "one" / "model.pt", weights_only=True)
+    w2 = torch.load(root / "two" / "model.pt", weights_only=True)
     state1, state2 = w1["state_dict"], w2["state_dict"]
     assert state1.keys() == state2.keys()
     for name in state1:
