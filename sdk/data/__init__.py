@@ -4,6 +4,8 @@
     ds = load_dataset("mosi")                      # real data, found as below
     ds = load_dataset("meld", path="/data/meld", context=3)
     ds = load_dataset("npz", path="mine.npz")      # your own features, see sdk/data/npz.py
+    ds = load_dataset("fer2013")                   # also ravdess_speech, goemotions, isear (sdk/data/<name>.py)
+    ds = load_dataset("live")                      # those four paired by label (sdk/data/live.py)
 
 Where real data is looked for when no path is given (`default_data_path`):
 the directory in the environment variable EMOEDGE_DATA (holding mosi/ and
@@ -16,9 +18,12 @@ from pathlib import Path
 
 from sdk.data.dataset import SPLITS, MultimodalDataset, fit_normalization, normalize
 
-DATASETS = ("synthetic", "mosi", "meld", "npz")
+#: Raw-signal sets with the shared 7 emotions (sdk.data.emotions), each usable alone,
+#: and `live`, all four paired by label for the one live model (sdk.data.live).
+LIVE_SOURCES = ("ravdess_speech", "fer2013", "goemotions", "isear")
+DATASETS = ("synthetic", "mosi", "meld", "npz", *LIVE_SOURCES, "live")
 #: Datasets read from a directory `<data dir>/<name>/`.
-DIRECTORY_DATASETS = ("mosi", "meld")
+DIRECTORY_DATASETS = ("mosi", "meld", *LIVE_SOURCES)
 ENV_VAR = "EMOEDGE_DATA"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,7 +72,13 @@ def load_dataset(name: str, path: str | Path | None = None, **options) -> Multim
 
         return load_npz(path, **options)
 
+    if name == "live":
+        from sdk.data.live import load_live
+
+        return load_live(path, **options)
     directory = _resolve_directory(name, path)
+    if name in LIVE_SOURCES:
+        return load_source(name, directory, **options)
     if name == "mosi":
         from sdk.data.mosi import load_mosi
 
@@ -75,6 +86,30 @@ def load_dataset(name: str, path: str | Path | None = None, **options) -> Multim
     from sdk.data.meld import load_meld
 
     return load_meld(directory, **options)
+
+
+def load_source(name: str, directory: Path, **options) -> MultimodalDataset:
+    """One of LIVE_SOURCES from its own directory."""
+    if name == "ravdess_speech":
+        from sdk.data.ravdess import load_ravdess
+
+        return load_ravdess(directory, **options)
+    if name == "fer2013":
+        from sdk.data.fer2013 import load_fer2013
+
+        return load_fer2013(directory, **options)
+    if name == "goemotions":
+        from sdk.data.goemotions import load_goemotions
+
+        return load_goemotions(directory, **options)
+    from sdk.data.isear import load_isear
+
+    return load_isear(directory, **options)
+
+
+def resolve_directory(name: str, path: str | Path | None) -> Path:
+    """The directory of dataset `name`: `path` itself or `path/<name>`, else the default location."""
+    return _resolve_directory(name, path)
 
 
 def _resolve_directory(name: str, path: str | Path | None) -> Path:
