@@ -24,7 +24,17 @@ SPEC_VERSION = 1
 FEATURES = "features"  # a feature vector of `feature_dim` floats
 FRAMES = "frames"  # an image of `channels` x `height` x `width` floats
 TOKENS = "tokens"  # a token id into `vocabulary`
-MODALITY_KINDS = (FEATURES, FRAMES, TOKENS)
+WAVEFORM = "waveform"  # one mono PCM sample in [-1, 1] at `sample_rate` (the log-mel front end is in the model)
+MODALITY_KINDS = (FEATURES, FRAMES, TOKENS, WAVEFORM)
+
+#: Front-end defaults of a `waveform` modality (sdk.frontend): 25 ms Hann frames every
+#: 10 ms, a 64-band Slaney mel filterbank from 0 Hz to the Nyquist frequency.
+WAVEFORM_WINDOW_SECONDS = 0.025
+WAVEFORM_HOP_SECONDS = 0.010
+WAVEFORM_N_MELS = 64
+
+#: The encoder fronts a modality kind may name in `ModalitySpec.encoder` ("" = the default).
+ENCODERS = {FEATURES: ("",), FRAMES: ("", "face"), TOKENS: ("",), WAVEFORM: ("",)}
 
 #: The fusion heads behind one interface (see sdk.fusion).
 FUSION_TYPES = ("gated", "concat", "gated2", "fbp", "cbp", "cbgp", "entropy")
@@ -44,7 +54,9 @@ class SpecError(ValueError):
 class Normalization:
     """Per-feature (or per-channel, for frames) mean and standard deviation.
 
-    Inputs are normalized as ``(x - mean) / std`` before they enter the model.
+    Inputs are normalized as ``(x - mean) / std`` before they enter the model, or
+    inside the model for a modality with ``normalize_in_graph`` (waveform: per mel
+    band of the log-mel spectrogram; frames: per channel of the raw pixels).
     Empty lists mean "no normalization" (token modalities).
     """
 
@@ -59,10 +71,24 @@ class ModalitySpec:
     kind:
         ``features``: each step is a vector of ``feature_dim`` floats;
         ``frames``: each step is an image ``channels x height x width``;
-        ``tokens``: each step is an integer id into ``vocabulary``.
+        ``tokens``: each step is an integer id into ``vocabulary``;
+        ``waveform``: each step is one mono PCM sample in [-1, 1] at ``sample_rate``
+        (step shape ``()``, so one input is ``(seq_len,)`` float32); the model computes
+        the log-mel spectrogram itself (sdk.frontend) from ``win_length``,
+        ``hop_length``, ``n_mels``, ``fmin`` and ``fmax``.
     seq_len:
         The number of steps the model takes (shorter inputs are left-padded
         with zeros after normalization, longer ones keep their last steps).
+        For a waveform this is the window in samples (3 s at 16 kHz = 48000).
+    normalize_in_graph:
+        True: ``normalization`` is applied inside the model (the artifact takes raw
+        values: PCM for waveforms, 0..255 pixels for frames), so no runtime normalizes.
+        Always True for waveforms. False (older specs): the runtime normalizes.
+    encoder:
+        Which encoder front reads this modality ("" = the kind's default; frames:
+        "face" = the stronger 48x48 face CNN, sdk.layers.FaceEncoder).
+
+    Specs written before the waveform kind lack these fields and load unchanged.
     """
 
     name: str
@@ -74,6 +100,34 @@ class ModalitySpec:
     width: int = 0
     vocabulary: list[str] = field(default_factory=list)
     normalization: Normalization = field(default_factory=Normalization)
+    sample_rate: int = 0
+    win_length: int = 0  # samples per analysis frame (also the DFT size); 0 = 25 ms
+    hop_length: int = 0  # samples between frames; 0 = 10 ms
+    n_mels: int = 0  # 0 = WAVEFORM_N_MELS
+    fmin: float = 0.0
+    fmax: float = 0.0  # 0 = sample_rate / 2
+    normalize_in_graph: bool = False
+    encoder: str = ""
+
+    def __post_init__(self) -> None:
+        """Resolve a waveform modality's front-end defaults so the JSON holds explicit values."""
+        if self.kind == WAVEFORM and self.sample_rate > 0:
+            if not self.win_length:
+                self.win_length = int(round(WAVEFORM_WINDOW_SECONDS * self.sample_rate))
+            if not self.hop_length:
+                self.hop_length = int(round(WAVEFORM_HOP_SECONDS * self.sample_rate))
+            if not self.n_mels:
+                self.n_mels = WAVEFORM_N_MELS
+            if not self.fmax:
+                self.fmax = self.sample_rate / 2
+            self.normalize_in_graph = True
+
+    @property
+    def n_frames(self) -> int:
+        """Log-mel frames of a waveform window (frames start every hop, no centre padding)."""
+        if self.kind != WAVEFORM or self.seq_len < self.win_length:
+            return 0
+        return 1 + (self.seq_len - self.win_length) // self.hop_length
 
     def step_shape(self) -> tuple[int, ...]:
         """Shape of one step of this modality as the model takes it."""
@@ -104,16 +158,42 @@ class ModalitySpec:
             raise SpecError(f"modality {self.name!r}: a 'frames' modality needs channels, height and width >= 1")
         if self.kind == TOKENS and len(self.vocabulary) < 3:
             raise SpecError(f"modality {self.name!r}: a 'tokens' modality needs a vocabulary (with <pad>, <unk>)")
+        if self.kind == WAVEFORM:
+            if self.sample_rate < 1:
+                raise SpecError(f"modality {self.name!r}: a 'waveform' modality needs sample_rate >= 1 (e.g. 16000)")
+            if self.n_frames < 1 or self.hop_length < 1 or self.n_mels < 1:
+                raise SpecError(
+                    f"modality {self.name!r}: a 'waveform' modality needs seq_len >= win_length and hop_length, "
+                    f"n_mels >= 1, got seq_len {self.seq_len}, win_length {self.win_length}, "
+                    f"hop_length {self.hop_length}, n_mels {self.n_mels}"
+                )
+            if not 0 <= self.fmin < self.fmax <= self.sample_rate / 2:
+                raise SpecError(
+                    f"modality {self.name!r}: need 0 <= fmin < fmax <= sample_rate / 2, got {self.fmin}, {self.fmax}"
+                )
+            if not self.normalize_in_graph:
+                raise SpecError(f"modality {self.name!r}: a 'waveform' modality is always normalized in the graph")
+        elif self.normalize_in_graph and self.kind != FRAMES:
+            raise SpecError(f"modality {self.name!r}: normalize_in_graph is for 'waveform' and 'frames' modalities")
+        if self.encoder not in ENCODERS[self.kind]:
+            raise SpecError(f"modality {self.name!r}: encoder {self.encoder!r} is not one of {ENCODERS[self.kind]}")
         norm = self.normalization
         if len(norm.mean) != len(norm.std):
             raise SpecError(f"modality {self.name!r}: normalization mean and std differ in length")
-        expected = {FEATURES: self.feature_dim, FRAMES: self.channels, TOKENS: 0}[self.kind]
+        expected = {FEATURES: self.feature_dim, FRAMES: self.channels, TOKENS: 0, WAVEFORM: self.n_mels}[self.kind]
         if norm.mean and len(norm.mean) != expected:
             raise SpecError(
                 f"modality {self.name!r}: normalization has {len(norm.mean)} values, expected {expected}"
             )
         if any(s <= 0 for s in norm.std):
             raise SpecError(f"modality {self.name!r}: normalization std must be > 0")
+
+
+#: ModalitySpec fields added with the waveform kind, and their defaults (omitted from JSON when default).
+OPTIONAL_MODALITY_FIELDS = {
+    f.name: f.default for f in dataclasses.fields(ModalitySpec)
+    if f.name in ("sample_rate", "win_length", "hop_length", "n_mels", "fmin", "fmax", "normalize_in_graph", "encoder")
+}
 
 
 @dataclass
@@ -200,7 +280,15 @@ class ModelSpec:
 
     # ------------------------------------------------------------- round-trip
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The spec as plain types; the waveform-era modality fields are left out while they
+        hold their defaults, so a spec without a live kind serializes exactly as before
+        (manifests and the contract vectors of older models do not change)."""
+        data = dataclasses.asdict(self)
+        for m in data["modalities"]:
+            for key, default in OPTIONAL_MODALITY_FIELDS.items():
+                if m.get(key) == default:
+                    del m[key]
+        return data
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
