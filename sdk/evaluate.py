@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         model, payload = load_checkpoint(args.checkpoint)
+        if model.spec.dataset == "live":  # the live recipe's fixed protocol (sdk.data.live)
+            return _evaluate_live(model, payload, args)
         data = checkpoint_data(model, payload, args.data)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -97,6 +99,23 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(results, names))
     if args.json:
         write_json(Path(args.json), {"checkpoint": str(args.checkpoint), "split": args.split, "subsets": results})
+    return 0
+
+
+def _evaluate_live(model: EmotionModel, payload: dict, args: argparse.Namespace) -> int:
+    """The live model: its protocol's unimodal test parts and every subset of the paired test."""
+    from sdk.data.live import PROTOCOL, checkpoint_live_data, evaluate_protocol, format_protocol
+
+    if args.split != "test" or args.subsets != "all":
+        print("error: a live model is evaluated by its fixed protocol: use --split test --subsets all", file=sys.stderr)
+        return 2
+    options = payload.get("data_options", {})
+    print(PROTOCOL.format(test_repeats=options.get("test_repeats", 5)))
+    data = checkpoint_live_data(model, payload, args.data)
+    results = evaluate_protocol(model, data)
+    print(format_protocol(results))
+    if args.json:
+        write_json(Path(args.json), {"checkpoint": str(args.checkpoint), "split": "test", "protocol": results})
     return 0
 
 

@@ -34,6 +34,7 @@ DATASET_DEFAULTS = {
     "mosi": {"pooling": "last"},
     "meld": {"pooling": "last", "conv_stride": 2},
     "npz": {"pooling": "mean"},
+    "live": {"pooling": "mean"},
 }
 
 #: Per-dataset training defaults (a flag given on the command line wins).
@@ -46,6 +47,8 @@ DATASET_DEFAULTS = {
 TRAIN_DEFAULTS = {
     "mosi": {"epochs": 30, "keep": "last", "feature_noise": 1.0, "target_dropout": 0.3},
     "meld": {"epochs": 20, "patience": 5, "batch_size": 64},
+    # live (sdk.data.live): an epoch is rows_per_epoch re-paired rows; sized for <= 30 min at --threads 1
+    "live": {"epochs": 12, "patience": 12, "batch_size": 64, "modality_dropout": 0.5, "noise": 0.3},
 }
 
 
@@ -88,6 +91,10 @@ def checkpoint_data(model, payload: dict, data_path=None, val_source: str = "tra
     (see MultimodalDataset.with_validation).
     """
     spec = model.spec
+    if spec.dataset == "live":  # index-based pairing (sdk.data.live): bounded materialised splits
+        from sdk.data.live import checkpoint_live_data
+
+        return checkpoint_live_data(model, payload, data_path).materialized()
     dataset = load_dataset(spec.dataset or "synthetic", data_path, **dict(payload.get("data_options", {})))
     if dataset.modality_names != spec.modality_names:
         dataset = select_modalities(dataset, spec.modality_names)
@@ -194,6 +201,8 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--dataset", choices=DATASETS, default="synthetic")
     g.add_argument("--data", help="dataset directory or .npz file (default: $EMOEDGE_DATA or ../shared/datasets)")
     g.add_argument("--context", type=int, help="utterances of context before the target (mosi, meld)")
+    g.add_argument("--live-options", help='live: JSON loader options, e.g. \'{"rows_per_epoch": 6000}\' '
+                   "(see sdk.data.live.DEFAULT_OPTIONS)")
 
 
 def data_options_from_args(args: argparse.Namespace) -> dict:
@@ -244,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
+    if args.dataset == "live":  # paired by label, trained and evaluated by its protocol (sdk.data.live)
+        from sdk.data.live import run_live
+
+        return run_live(args)
     try:
         dataset = load_from_args(args)
     except (FileNotFoundError, ValueError) as err:

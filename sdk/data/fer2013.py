@@ -3,7 +3,7 @@
 File read from `path`: `fer2013_48x48.npz` with `images` uint8 (N, 48, 48), `labels`
 (index into `classes`), `usage` (Training / PublicTest / PrivateTest) and `filenames`.
 
-One sample is one image, one modality `face` of kind `frames` with T = 1 still,
+One sample is one image, one modality `video` (the camera) of kind `frames` with T = 1 still,
 1 channel, 48x48, raw pixel values 0..255 (stored as uint8; `normalize` casts to
 float32; any normalisation is the model's). Labels: the shared 7 classes, which are
 FER2013's own. Splits: Training -> train, PublicTest -> val (may select),
@@ -49,12 +49,12 @@ def load_fer2013(path: str | Path, limit: int | None = None) -> MultimodalDatase
         keep = np.concatenate([np.flatnonzero(split == s)[:limit] for s in USAGE_SPLITS.values()])
         images, labels, split, names = images[keep], labels[keep], split[keep], names[keep]
     n = len(labels)
-    face = ModalitySpec("face", FRAMES, 1, channels=1, height=SIZE, width=SIZE)
+    video = ModalitySpec("video", FRAMES, 1, channels=1, height=SIZE, width=SIZE)
     return MultimodalDataset(
-        modalities=[face],
+        modalities=[video],
         class_names=list(EMOTIONS),
-        inputs={"face": images.reshape(n, 1, 1, SIZE, SIZE)},
-        lengths={"face": np.ones(n, np.int64)},
+        inputs={"video": images.reshape(n, 1, 1, SIZE, SIZE)},
+        lengths={"video": np.ones(n, np.int64)},
         presence=np.ones((n, 1), np.float32),
         labels=mapping[labels.astype(np.int64)],
         groups=np.asarray(names).astype(str),

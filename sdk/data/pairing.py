@@ -37,6 +37,33 @@ class PairedDataset:
     sources: dict[str, np.ndarray]
 
 
+def draw_partners(anchor_labels: np.ndarray, anchor_splits: np.ndarray, other_labels: np.ndarray,
+                  other_splits: np.ndarray, rng: np.random.Generator, on_missing: str = "raise",
+                  other_name: str = "partner") -> np.ndarray:
+    """For every anchor, the index of a partner with the same label and split (-1: none, with on_missing="drop").
+
+    The index-only core of `pair_by_label` (same rule, same draws: one `rng.integers`
+    per anchor, in anchor order), for callers that look samples up by index instead of
+    copying them (sdk.data.live pairs 3 s waveforms this way).
+    """
+    picks = np.full(len(anchor_labels), -1)
+    pools: dict[tuple[str, str], np.ndarray] = {}
+    for i in range(len(anchor_labels)):
+        key = (str(anchor_labels[i]), str(anchor_splits[i]))
+        if key not in pools:
+            pools[key] = np.flatnonzero((other_labels == key[0]) & (other_splits == key[1]))
+        pool = pools[key]
+        if len(pool) == 0:
+            if on_missing == "raise":
+                raise ValueError(
+                    f"dataset {other_name!r} has no {key[1]} sample labelled {key[0]!r} to pair with; "
+                    "add such samples or pass on_missing='drop'"
+                )
+            continue
+        picks[i] = pool[rng.integers(len(pool))]
+    return picks
+
+
 def pair_by_label(datasets: dict[str, MultimodalDataset], seed: int = 0, on_missing: str = "raise") -> PairedDataset:
     """Pair unimodal datasets (name -> dataset) into one multimodal dataset. See the module docstring."""
     if len(datasets) < 2:
@@ -55,22 +82,8 @@ def pair_by_label(datasets: dict[str, MultimodalDataset], seed: int = 0, on_miss
     for name in names[1:]:
         other = datasets[name]
         other_labels = np.array([other.class_names[i] for i in other.labels])
-        picks = np.full(len(anchor), -1)
-        pools = {}
-        for i in range(len(anchor)):
-            key = (str(anchor_labels[i]), str(anchor.split[i]))
-            if key not in pools:
-                pools[key] = np.flatnonzero((other_labels == key[0]) & (other.split == key[1]))
-            pool = pools[key]
-            if len(pool) == 0:
-                if on_missing == "raise":
-                    raise ValueError(
-                        f"dataset {name!r} has no {key[1]} sample labelled {key[0]!r} to pair with; "
-                        "add such samples or pass on_missing='drop'"
-                    )
-                usable[i] = False
-                continue
-            picks[i] = pool[rng.integers(len(pool))]
+        picks = draw_partners(anchor_labels, anchor.split, other_labels, other.split, rng, on_missing, name)
+        usable &= picks >= 0
         chosen[name] = picks
     keep = np.flatnonzero(usable)
     inputs, lengths, presence, modalities = {}, {}, [], []
