@@ -39,11 +39,21 @@ INPUT_ERROR_KINDS = ("invalid_input", "unknown_modality", "all_absent", "wrong_t
                      "timestamp_out_of_order")
 
 
+#: The most characters a text may have before it is tokenized (a 50 MB string is refused
+#: at once instead of being split into millions of words first).
+MAX_TEXT_CHARS = 65_536
+#: The most values one call may pass for a modality after its steps are cut to the window
+#: (e.g. 256 samples of a 48,000-sample waveform); more is refused before any conversion.
+MAX_INPUT_VALUES = 16_777_216
+
+
 def _as_array(name: str, value, modality: ModalitySpec, tokenizer: WordTokenizer | None = None) -> np.ndarray:
     if type(value).__module__.startswith("torch") and hasattr(value, "detach"):  # a torch.Tensor, without importing torch
         value = value.detach().cpu().numpy()
     if isinstance(value, str):
         return _encode_text(name, value, modality, tokenizer)
+    if isinstance(value, np.ndarray) and type(value) is not np.ndarray:
+        value = np.asarray(value)  # np.matrix and other subclasses: plain arrays (a matrix cannot lose an axis)
     if not isinstance(value, np.ndarray):
         raise InputError(
             f"{name}: expected a numpy array of shape {('T', *modality.step_shape())}, got {type(value).__name__}",
@@ -61,9 +71,11 @@ def _as_array(name: str, value, modality: ModalitySpec, tokenizer: WordTokenizer
                 kind="token_out_of_range",
             )
         return value.astype(np.int64)
-    if not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
+    if value.dtype == np.bool_ or not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
         raise InputError(
-            f"{name}: expected real numbers (float32), got dtype {value.dtype}",
+            f"{name}: expected real numbers (float32), got dtype {value.dtype}"
+            + ("; complex values are not features: pass their magnitude or the real and imaginary parts"
+               if np.issubdtype(value.dtype, np.complexfloating) else ""),
             kind="wrong_dtype",
         )
     value = value.astype(np.float32)
@@ -83,6 +95,12 @@ def _encode_text(name: str, text: str, modality: ModalitySpec, tokenizer: WordTo
             f"{('steps', *modality.step_shape())}); pass the {name} features as a numpy array",
             kind="text_for_non_token",
         )
+    if len(text) > MAX_TEXT_CHARS:
+        raise InputError(
+            f"{name}: the text has {len(text):,} characters; the most one call takes is {MAX_TEXT_CHARS:,} "
+            f"(the model reads only its last {modality.seq_len} tokens): pass the recent part",
+            kind="text_too_long",
+        )
     tokenizer = tokenizer or WordTokenizer.from_vocabulary(modality.vocabulary)
     ids = tokenizer.ids(text)
     if not ids:
@@ -98,6 +116,31 @@ def _encode_text(name: str, text: str, modality: ModalitySpec, tokenizer: WordTo
             kind="text_too_long",
         )
     return np.asarray(ids, dtype=np.int64)
+
+
+def bounded(name: str, value, modality: ModalitySpec, keep_steps: int | None = None):
+    """`value` cut to its last `keep_steps` steps (default: the window) before any conversion.
+
+    Only the window reaches the model, so a long recording is cut as a view instead of
+    being converted and normalised in full; what is still over MAX_INPUT_VALUES (a huge
+    batch) is refused. Non-arrays pass through for `_as_array` to judge.
+    """
+    if not isinstance(value, np.ndarray):
+        return value
+    value = np.asarray(value)
+    steps = modality.seq_len if keep_steps is None else keep_steps
+    step_rank = len(modality.step_shape())
+    if value.ndim in (1 + step_rank, 2 + step_rank):
+        axis = value.ndim - 1 - step_rank
+        if value.shape[axis] > steps:
+            value = value[(slice(None),) * axis + (slice(value.shape[axis] - steps, None),)]
+    if value.size > MAX_INPUT_VALUES:
+        raise InputError(
+            f"{name}: {value.size:,} values in one call (shape {value.shape}) after keeping the last {steps} steps; "
+            f"the most is {MAX_INPUT_VALUES:,}: split the batch into smaller calls",
+            kind="batch_too_large",
+        )
+    return value
 
 
 def _check_shape(name: str, x: np.ndarray, modality: ModalitySpec) -> np.ndarray:
@@ -176,6 +219,7 @@ class InputPreparer:
             value = modalities.get(m.name)
             if value is None:
                 continue
+            value = bounded(m.name, value, m)
             x = _check_shape(m.name, _as_array(m.name, value, m, self.tokenizers.get(m.name)), m)
             with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported just below
                 x = normalize_steps(x, m)

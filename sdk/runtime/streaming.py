@@ -13,13 +13,14 @@ context window, from the manifest); modalities arrive at their own rates. After 
 push, a prediction is made on the current windows (at most one per
 `min_interval_ms`) and handed to the callback, in the pushing thread, with
 `timestamp_ms` (the push's time) and `input_timestamps_ms` (each used modality's
-newest step). A modality never pushed, or silent for more than `stale_after_ms`,
+newest step). The callback runs after the stream's lock is released, so it may
+itself push, reset or call `predict_now` without deadlocking. A modality never pushed, or silent for more than `stale_after_ms`,
 is absent (None) for that prediction: the model's gating then uses the others.
 
 Timestamps are milliseconds on any clock, non-decreasing per modality (an older
 one raises InputError, like a bad step). Text pushed to a token modality is
-tokenized with the model's vocabulary and slides through the window (no length
-limit, unlike `predict`). Steps are validated at push, so a bad one never enters
+tokenized with the model's vocabulary and slides through the window (any number
+of tokens, unlike `predict`, up to MAX_TEXT_CHARS characters per push). Steps are validated at push, so a bad one never enters
 a buffer. Memory is fixed: the buffers are allocated once.
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Callable
 
 import numpy as np
 
-from sdk.inputs import InputError, _as_array
+from sdk.inputs import MAX_TEXT_CHARS, InputError, _as_array, bounded
 from sdk.spec import TOKENS, ModalitySpec
 
 
@@ -143,8 +144,7 @@ class StreamingRecognizer:
         if modality not in self.buffers:
             raise InputError(f"unknown modality {modality!r}; this model takes {self.spec.modality_names}",
                              kind="unknown_modality")
-        if not np.isfinite(timestamp_ms):
-            raise InputError(f"{modality}: timestamp_ms must be a finite number of milliseconds, got {timestamp_ms}")
+        timestamp_ms = _timestamp(modality, timestamp_ms)
         steps = self._steps(self.spec.modality(modality), steps)
         with self._lock:
             self.windows.add(modality, steps, timestamp_ms)
@@ -152,12 +152,15 @@ class StreamingRecognizer:
                 return None
             if self.last_result_ms is not None and timestamp_ms - self.last_result_ms < self.min_interval_ms:
                 return None
-            return self._emit(float(timestamp_ms))
+            result = self._emit(timestamp_ms)
+        return self._deliver(result)
 
     def predict_now(self, timestamp_ms: float):
         """A result from the current windows at `timestamp_ms` (None when every modality is absent)."""
+        timestamp_ms = _timestamp("predict_now", timestamp_ms)
         with self._lock:
-            return self._emit(float(timestamp_ms))
+            result = self._emit(timestamp_ms)
+        return self._deliver(result)
 
     def reset(self, modality: str | None = None) -> None:
         """Empty one modality's buffer (or all of them), e.g. at a new speaker or scene."""
@@ -168,10 +171,15 @@ class StreamingRecognizer:
     def _steps(self, m: ModalitySpec, value) -> np.ndarray:
         """Validate pushed steps -> (k, *step_shape) in the buffer's dtype."""
         if m.kind == TOKENS and isinstance(value, str):
+            if len(value) > MAX_TEXT_CHARS:
+                raise InputError(f"{m.name}: a push takes at most {MAX_TEXT_CHARS:,} characters of text, got "
+                                 f"{len(value):,}; push text as it arrives (the window keeps the last "
+                                 f"{m.seq_len} tokens)", kind="text_too_long")
             return np.asarray(self.recognizer._preparer.tokenizers[m.name].ids(value), dtype=np.int64)
         if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
             value = np.asarray(value)
-        x = _as_array(m.name, value, m)
+        # Only the last seq_len steps can stay in the ring buffer: cut before converting.
+        x = _as_array(m.name, bounded(m.name, value, m), m)
         step = m.step_shape()
         if x.ndim == len(step):
             x = x[None]
@@ -186,7 +194,14 @@ class StreamingRecognizer:
             raise InputError(f"{m.name}: pushed zero steps; push at least one step", kind="zero_steps")
         return x
 
+    def _deliver(self, result):
+        """Hand `result` to the callback, outside the lock: a callback may push, reset or predict."""
+        if result is not None and self.callback is not None:
+            self.callback(result)
+        return result
+
     def _emit(self, timestamp_ms: float):
+        """A result from the current windows (called under the lock; the callback is not called here)."""
         present = self.windows.windows(timestamp_ms)
         if all(v is None for v in present.values()):
             return None
@@ -197,6 +212,14 @@ class StreamingRecognizer:
         )
         self.last_result_ms = timestamp_ms
         self.results += 1
-        if self.callback is not None:
-            self.callback(result)
         return result
+
+
+def _timestamp(where: str, value) -> float:
+    """A push's time in ms as a float; InputError for anything that is not a finite real number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError(f"{where}: timestamp_ms must be a number of milliseconds, got {type(value).__name__} "
+                         f"{value!r:.40}", kind="wrong_type")
+    if not np.isfinite(value):
+        raise InputError(f"{where}: timestamp_ms must be a finite number of milliseconds, got {value}")
+    return float(value)
