@@ -11,9 +11,7 @@ anger -> angry, sadness -> sad); ISEAR shame and guilt have no counterpart and a
 """
 from __future__ import annotations
 
-import dataclasses
-
-from sdk.spec import ModalitySpec
+from sdk.spec import WAVEFORM, ModalitySpec
 
 EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
@@ -29,8 +27,6 @@ LABEL_MAP = {
     "shame": None, "guilt": None,
 }
 
-#: The waveform kind (sdk.spec.WAVEFORM once the spec has it) and its sample rate.
-WAVEFORM = "waveform"
 SAMPLE_RATE = 16000
 
 
@@ -44,9 +40,7 @@ def shared_label(source_label: str, where: str) -> str | None:
 
 def waveform_spec(name: str, window_samples: int) -> ModalitySpec:
     """A `waveform` modality: mono PCM at 16 kHz, `window_samples` samples per input."""
-    fields = {f.name for f in dataclasses.fields(ModalitySpec)}
-    options = {"sample_rate": SAMPLE_RATE} if "sample_rate" in fields else {}
-    return ModalitySpec(name, WAVEFORM, window_samples, **options)
+    return ModalitySpec(name, WAVEFORM, window_samples, sample_rate=SAMPLE_RATE)
 
 
 def token_dataset(records: list[dict], name: str, max_tokens: int, tokenizer=None, min_count: int = 2,

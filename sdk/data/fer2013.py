@@ -5,7 +5,8 @@ File read from `path`: `fer2013_48x48.npz` with `images` uint8 (N, 48, 48), `lab
 
 One sample is one image, one modality `video` (the camera) of kind `frames` with T = 1 still,
 1 channel, 48x48, raw pixel values 0..255 (stored as uint8; `normalize` casts to
-float32; any normalisation is the model's). Labels: the shared 7 classes, which are
+float32; normalisation is in the model: `normalize_in_graph`, and the 48x48 face CNN,
+`encoder="face"`). Labels: the shared 7 classes, which are
 FER2013's own. Splits: Training -> train, PublicTest -> val (may select),
 PrivateTest -> test (only reported). No subject ids exist; groups are the file names.
 The release's ~1,850 duplicate images are kept as they are (some cross splits).
@@ -49,7 +50,8 @@ def load_fer2013(path: str | Path, limit: int | None = None) -> MultimodalDatase
         keep = np.concatenate([np.flatnonzero(split == s)[:limit] for s in USAGE_SPLITS.values()])
         images, labels, split, names = images[keep], labels[keep], split[keep], names[keep]
     n = len(labels)
-    video = ModalitySpec("video", FRAMES, 1, channels=1, height=SIZE, width=SIZE)
+    video = ModalitySpec("video", FRAMES, 1, channels=1, height=SIZE, width=SIZE, normalize_in_graph=True,
+                         encoder="face")
     return MultimodalDataset(
         modalities=[video],
         class_names=list(EMOTIONS),
