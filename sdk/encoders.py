@@ -2,22 +2,28 @@
 
     features (B, T, F)        ─┐
     frames   (B, T, C, H, W) ──┼─> [frame CNN | embedding] -> depthwise-separable temporal
-    tokens   (B, T) int       ─┘    convs -> one BiGRU layer -> (B, T, hidden_size)
+    tokens   (B, T) int       ─┤    convs -> one BiGRU layer -> (B, T, hidden_size)
+    waveform (B, S) PCM       ─┘  (waveform: in-graph log-mel + strided convs, sdk.layers.AudioEncoder)
+
+Live kinds (normalize_in_graph) normalize inside the model: waveforms per mel band
+in the front end, frames per channel before the CNN (sdk.layers.ChannelNormalization).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from sdk.layers import BiGRU, BiLSTM, DepthwiseSeparableConv1d, FrameEncoder
-from sdk.spec import FRAMES, TOKENS, ModalitySpec, ModelSpec
+from sdk.layers import (AudioEncoder, BiGRU, BiLSTM, ChannelNormalization, DepthwiseSeparableConv1d, FaceEncoder,
+                        FrameEncoder)
+from sdk.spec import FRAMES, TOKENS, WAVEFORM, ModalitySpec, ModelSpec
 
 
 class ModalityEncoder(nn.Module):
     """Encodes one modality's sequence into `hidden_size`-wide steps.
 
     Widths that PNAO may have pruned are read from `spec.widths` under the keys
-    `<name>.frame`, `<name>.embed`, `<name>.conv<i>` and `<name>.rnn` (units per direction).
+    `<name>.frame`, `<name>.embed`, `<name>.audio`, `<name>.conv<i>` and `<name>.rnn`
+    (units per direction).
     """
 
     def __init__(self, modality: ModalitySpec, spec: ModelSpec):
@@ -27,9 +33,15 @@ class ModalityEncoder(nn.Module):
         prefix = modality.name
         depthwise = spec.components.depthwise_conv
         if modality.kind == FRAMES:
-            self.front: nn.Module = FrameEncoder(
-                modality.channels, width=widths.get(f"{prefix}.frame", 32), depthwise=depthwise
-            )
+            frame_class = FaceEncoder if modality.encoder == "face" else FrameEncoder
+            options = {} if modality.encoder == "face" else {"depthwise": depthwise}
+            self.front: nn.Module = frame_class(modality.channels, width=widths.get(f"{prefix}.frame", 32), **options)
+            width = self.front.out_dim
+            if modality.normalize_in_graph:
+                norm = modality.normalization
+                self.front = nn.Sequential(ChannelNormalization(norm.mean, norm.std, modality.channels), self.front)
+        elif modality.kind == WAVEFORM:
+            self.front = AudioEncoder(modality, width=widths.get(f"{prefix}.audio", 64))
             width = self.front.out_dim
         elif modality.kind == TOKENS:
             width = widths.get(f"{prefix}.embed", 64)

@@ -11,12 +11,17 @@ so a runtime process stays small) and also takes a `str` for a token modality:
 the text is tokenized with the spec's vocabulary (sdk.tokenizer); text with more
 tokens than the modality's `seq_len` raises `InputError` (arrays of token ids that
 are too long keep their last `seq_len` ids, like every other modality).
+
+A `waveform` modality takes mono PCM: a 1-D array of samples (or (batch, samples)),
+float in [-1, 1] or int16 (divided by 32768); it is cut to its last `seq_len` samples
+or left-padded with zeros (silence) to the window, and not normalized here (the
+model's log-mel front end does it).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from sdk.spec import FRAMES, TOKENS, ModalitySpec, ModelSpec
+from sdk.spec import FRAMES, TOKENS, WAVEFORM, ModalitySpec, ModelSpec
 from sdk.tokenizer import WordTokenizer
 
 
@@ -78,6 +83,8 @@ def _as_array(name: str, value, modality: ModalitySpec, tokenizer: WordTokenizer
                if np.issubdtype(value.dtype, np.complexfloating) else ""),
             kind="wrong_dtype",
         )
+    if modality.kind == WAVEFORM and value.dtype == np.int16:
+        return value.astype(np.float32) / np.float32(32768.0)  # 16-bit PCM -> [-1, 1)
     value = value.astype(np.float32)
     if not np.isfinite(value).all():
         raise InputError(
@@ -176,8 +183,8 @@ def _pad(x: np.ndarray, modality: ModalitySpec) -> np.ndarray:
 
 def normalize_steps(x: np.ndarray, modality: ModalitySpec) -> np.ndarray:
     norm = modality.normalization
-    if modality.kind == TOKENS or not norm.mean:
-        return x
+    if modality.kind == TOKENS or not norm.mean or modality.normalize_in_graph:
+        return x  # normalize_in_graph (waveforms, live frames): the model normalizes raw values itself
     mean = np.asarray(norm.mean, np.float32)
     std = np.asarray(norm.std, np.float32)
     if modality.kind == FRAMES:

@@ -226,3 +226,95 @@ def mean_over_steps(x: torch.Tensor) -> torch.Tensor:
     """(B, T, D) -> (B, D), the step mean as 4-D global average pooling."""
     b, t, d = x.shape
     return x.transpose(1, 2).reshape(b, d, t, 1).mean(dim=(2, 3), keepdim=True).reshape(b, d)
+
+
+class ChannelNormalization(nn.Module):
+    """(x - mean) / std per channel of (B, T, C, H, W) frames, inside the graph.
+
+    For a frames modality with `normalize_in_graph` (the live face crops): the artifact
+    takes raw 0..255 pixels and this applies the spec's per-channel statistics. mean and
+    std are buffers (fixed after fitting on the training split; never trained or pruned).
+    """
+
+    def __init__(self, mean: list[float], std: list[float], channels: int):
+        super().__init__()
+        mean_t = torch.tensor(mean or [0.0] * channels, dtype=torch.float32)
+        std_t = torch.tensor(std or [1.0] * channels, dtype=torch.float32)
+        self.register_buffer("mean", mean_t.reshape(1, 1, channels, 1, 1))
+        self.register_buffer("inv_std", (1.0 / std_t).reshape(1, 1, channels, 1, 1))
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return (frames - self.mean) * self.inv_std
+
+
+def separable_block(in_channels: int, out_channels: int, stride: int) -> list[nn.Module]:
+    """3x3 depthwise (stride) + BN + ReLU, 1x1 pointwise + BN + ReLU (MobileNet v1 block)."""
+    return [
+        nn.Conv2d(in_channels, in_channels, 3, stride=stride, padding=1, groups=in_channels, bias=False),
+        nn.BatchNorm2d(in_channels),
+        nn.ReLU(),
+        nn.Conv2d(in_channels, out_channels, 1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(),
+    ]
+
+
+class FaceEncoder(nn.Module):
+    """A MobileNet-style depthwise-separable CNN for 48x48 gray face crops: (B, T, C, 48, 48) -> (B, T, 8w).
+
+    For a frames modality with ``encoder="face"`` (FER2013-sized crops; MobileNets,
+    Howard et al. 2017, sec. 3.1 for the block). With base width w (spec width key
+    ``<name>.frame``, default 32): a 3x3 stem (w, stride 1, 48x48), then separable
+    blocks w->2w /2 (24x24), 2w->2w, 2w->4w /2 (12x12), 4w->4w, 4w->8w /2 (6x6), 8w->8w,
+    then global average pooling. BatchNorm follows every conv; at export it is folded
+    into the conv (eval mode). About 12 M MACs and 0.15 M parameters per frame at w = 32.
+    """
+
+    def __init__(self, in_channels: int, width: int = 32):
+        super().__init__()
+        w = width
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
+        plan = [(w, 2 * w, 2), (2 * w, 2 * w, 1), (2 * w, 4 * w, 2), (4 * w, 4 * w, 1), (4 * w, 8 * w, 2),
+                (8 * w, 8 * w, 1)]
+        for cin, cout, stride in plan:
+            layers += separable_block(cin, cout, stride)
+        self.cnn = nn.Sequential(*layers)
+        self.dropout = nn.Dropout2d(0.1)
+        self.out_dim = 8 * w
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        b, t = frames.shape[0], frames.shape[1]
+        x = self.dropout(self.cnn(frames.reshape(b * t, *frames.shape[2:])))
+        return x.mean(dim=(2, 3)).reshape(b, t, -1)
+
+
+class AudioEncoder(nn.Module):
+    """Raw PCM (B, S) -> (B, T', width): the in-graph log-mel front end (sdk.frontend), then
+    strided convolutions that shorten the ~300 frames before the recurrence.
+
+    A stride-2 dense 3-tap conv n_mels -> width (frames F -> ceil(F/2)), then
+    ``stages - 1`` stride-2 depthwise-separable 3-tap convs: 298 frames of a 3 s window
+    become 149, 75, 38, 19 steps with the default 4 stages (one step per 160 ms). The
+    BiGRU after it is unrolled at export, and export time grows with its steps
+    (issue 14: a 259-step recurrence took over 40 minutes to export), so it sees 19.
+    Width key ``<name>.audio`` (default 64).
+    """
+
+    def __init__(self, modality, width: int = 64, stages: int = 4):
+        super().__init__()
+        from sdk.frontend import LogMelFrontEnd
+
+        self.frontend = LogMelFrontEnd(modality)
+        layers: list[nn.Module] = [nn.Conv1d(modality.n_mels, width, 3, stride=2, padding=1), nn.GELU()]
+        for _ in range(stages - 1):
+            layers += [nn.Conv1d(width, width, 3, stride=2, padding=1, groups=width), nn.Conv1d(width, width, 1),
+                       nn.GELU()]
+        self.cnn = nn.Sequential(*layers)
+        self.out_dim = width
+        steps = modality.n_frames
+        for _ in range(stages):
+            steps = (steps + 1) // 2
+        self.steps = steps
+
+    def forward(self, pcm: torch.Tensor) -> torch.Tensor:
+        return self.cnn(self.frontend(pcm)).transpose(1, 2)
