@@ -26,6 +26,10 @@ from sdk.model import EmotionModel
 from sdk.spec import ModelSpec
 
 
+class TrainingDiverged(ArithmeticError):
+    """The loss became NaN or infinite: training stops instead of writing a NaN model."""
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 60  # the length of the learning-rate schedule (cosine decay)
@@ -180,6 +184,12 @@ def fit(
                 loss = loss * weight
             if config.l1 > 0:
                 loss = loss + config.l1 * l1_norm(model)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"the training loss became {loss.item()} at epoch {epoch}, step {start // config.batch_size} "
+                    f"(lr {config.lr_at(epoch):.3g}); nothing was written. Lower --lr, or check the data for "
+                    "extreme values"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)

@@ -47,7 +47,9 @@ from pathlib import Path
 
 import numpy as np
 
+from sdk.atomic import sha256_file
 from sdk.data.dataset import SPLITS, MultimodalDataset
+from sdk.data.validate import check_values
 from sdk.spec import FEATURES, FRAMES, MODALITY_KINDS, TOKENS, ModalitySpec, Normalization, SpecError
 
 
@@ -56,14 +58,7 @@ def load_npz(path: str | Path) -> MultimodalDataset:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"npz dataset {path} does not exist (see sdk/data/npz.py for the format)")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except ValueError as err:
-        raise ValueError(f"{path}: cannot read ({err}); strings must be unicode arrays "
-                         "(np.array(list_of_str)), not object arrays") from None
-    except (OSError, EOFError) as err:
-        raise ValueError(f"{path} is not a readable .npz file ({err})") from None
+    arrays = _read_arrays(path)
     where = str(path)
 
     labels = _need(arrays, "labels", where, "(N,) integer class indices")
@@ -86,6 +81,10 @@ def load_npz(path: str | Path) -> MultimodalDataset:
         if x.shape != (n, *m.input_shape()):
             raise ValueError(f"{where}: 'x_{m.name}' has shape {x.shape}, expected {(n, *m.input_shape())} "
                              f"(N, seq_len, *step shape) for a {m.kind!r} modality")
+        if m.kind != TOKENS and not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+            raise ValueError(f"{where}: 'x_{m.name}' must hold real numbers, got {x.dtype}"
+                             + ("; for complex values store the magnitude, or the real and imaginary parts as "
+                                "separate features" if np.issubdtype(x.dtype, np.complexfloating) else ""))
         if m.kind == TOKENS:
             if not np.issubdtype(x.dtype, np.integer):
                 raise ValueError(f"{where}: 'x_{m.name}' holds token ids and must be an integer array, got {x.dtype}")
@@ -117,8 +116,38 @@ def load_npz(path: str | Path) -> MultimodalDataset:
         raise ValueError(f"{where}: 'presence' row {row} has no modality present; every sample needs one")
 
     name = (str(arrays["name"]) if "name" in arrays else "") or path.stem
-    return MultimodalDataset(modalities=modalities, class_names=class_names, inputs=inputs, lengths=lengths,
-                             presence=presence, labels=labels.astype(np.int64), groups=groups, split=split, name=name)
+    source = {"loader": "npz", "path": str(path.resolve()), "sha256": sha256_file(path)}
+    dataset = MultimodalDataset(modalities=modalities, class_names=class_names, inputs=inputs, lengths=lengths,
+                                presence=presence, labels=labels.astype(np.int64), groups=groups, split=split,
+                                name=name, source=source)
+    check_values(dataset)
+    return dataset
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the file, or a ValueError that says what is wrong with it (never a traceback)."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as err:
+        raise ValueError(f"{path} cannot be read ({err.strerror})") from None
+    if magic.startswith(b"\x93NUMPY"):
+        raise ValueError(f"{path} is a single .npy array, not an .npz archive; save the arrays with "
+                         "np.savez(path, labels=..., split=..., ...) (format: sdk/data/npz.py)")
+    if not magic.startswith(b"PK"):
+        raise ValueError(f"{path} is not an .npz file (it does not start like a zip archive); "
+                         "write it with np.savez (format: sdk/data/npz.py)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except ValueError as err:
+        if "allow_pickle" in str(err) or "Object arrays" in str(err):
+            raise ValueError(f"{path}: cannot read ({err}); strings must be unicode arrays "
+                             "(np.array(list_of_str)), not object arrays") from None
+        raise ValueError(f"{path} is a damaged .npz file ({err}); write it again") from None
+    except Exception as err:  # zipfile.BadZipFile, zlib.error, EOFError, OSError: a truncated or corrupt archive
+        raise ValueError(f"{path} is a damaged or truncated .npz file ({type(err).__name__}: {err}); "
+                         "write it again (np.savez)") from None
 
 
 def save_npz(dataset: MultimodalDataset, path: str | Path) -> Path:
