@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from sdk.atomic import save_figure  # noqa: E402
+
 from compress.measure import HISTOGRAM_EDGES  # noqa: E402
 
 
@@ -31,7 +33,7 @@ def plot_rounds(rounds: list[dict], path: Path, best_round: int | None = None) -
     ax.patch.set_visible(False)
     fig.legend(loc="lower center", ncol=3, fontsize=7)
     fig.tight_layout(rect=(0, 0.14, 1, 1))
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)  # atomic: a kill never leaves a torn PNG
     plt.close(fig)
     return Path(path)
 
@@ -49,6 +51,6 @@ def plot_weight_distributions(histograms: dict[int, list[int]], path: Path) -> P
     ax.set_ylabel("fraction of weights")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)  # atomic: a kill never leaves a torn PNG
     plt.close(fig)
     return Path(path)

@@ -22,6 +22,10 @@ Writes RUN_DIR/pnao.json ({"rounds": [...], "best_round", "seconds", "best_check
 pnao_details.json (widths, what each round pruned, full metrics), rounds.png (Fig. 3),
 weights.png (Fig. 4), best/model.pt (its spec holds the pruned widths) and one atomic
 checkpoint per finished round in RUN_DIR/rounds/; `--resume` continues after the last one.
+Crash safety (sdk.atomic): each round checkpoint is written atomically; best/, pnao.json,
+pnao_details.json and the figures are committed together (the run directory is swapped
+in with rounds/ and base/ carried over), so a kill leaves the previous result or the new
+one, never a mix. A run without `--resume` first removes the rounds of an earlier run.
 """
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ from compress.measure import latency_ms, model_size, weight_histogram
 from compress.plots import plot_rounds, plot_weight_distributions
 from compress.prune import build_graph, check_prunable, current_widths, node_groups, prune_nodes, rebuild
 from sdk import distributed
+from sdk.atomic import check_output_dir, sha256_file, staged_dir
 from sdk.checkpoint import load_checkpoint, save_checkpoint, write_json
 from sdk.model import EmotionModel
 from sdk.training import SplitTensors, TrainConfig, config_from_dict, evaluate_split, fit
@@ -49,6 +54,8 @@ REPORTED_METRICS = ("accuracy", "weighted_f1")
 #: Datasets whose validation is carved from the test groups by default: MOSI's released
 #: train features leak their labels, so train-carved validation is flat at ~0.99.
 VAL_FROM_TEST = ("mosi",)
+#: The result of a run, replaced together by `finish`; everything else in RUN_DIR (rounds/, base/) is kept.
+FINAL_OUTPUTS = ("best", "pnao.json", "pnao_details.json", "rounds.png", "weights.png")
 
 
 @dataclass
@@ -136,6 +143,23 @@ def last_completed(out: Path) -> tuple[EmotionModel, dict] | None:
     return None
 
 
+def prepare_rounds(out: Path, resume: bool) -> None:
+    """Remove temp files of a killed round write; without --resume, also the rounds of an earlier run
+    (so that a later --resume can never continue that run's rounds by mistake)."""
+    rounds = out / "rounds"
+    if not rounds.is_dir():
+        return
+    for tmp in rounds.glob(".round_*.pt.*.tmp"):
+        tmp.unlink(missing_ok=True)
+    if not resume:
+        stale = sorted(rounds.glob("round_*.pt"))
+        for path in stale:
+            path.unlink()
+        if stale:
+            print(f"note: removed {len(stale)} round checkpoint(s) of an earlier run from {rounds} "
+                  "(pass --resume to continue that run instead)", file=sys.stderr)
+
+
 def run_pnao(
     model: EmotionModel,
     data: dict[str, SplitTensors],
@@ -152,6 +176,9 @@ def run_pnao(
     extra = dict(extra or {})
     started = time.perf_counter()
     state = {"records": [], "details": [], "seconds": 0.0}
+    if distributed.is_main():
+        prepare_rounds(out, resume)
+    distributed.barrier()
     previous = last_completed(out) if resume else None
     if previous is not None:
         model, payload = previous
@@ -191,18 +218,25 @@ def run_pnao(
 
 
 def finish(out: Path, state: dict, options: PnaoOptions, extra: dict) -> dict:
-    """Pick the best round, copy its checkpoint to best/, write pnao.json and the figures."""
+    """Pick the best round, copy its checkpoint to best/, write pnao.json and the figures.
+
+    The five FINAL_OUTPUTS are written into a staging copy of `out` and swapped in together
+    (sdk.atomic.staged_dir); pnao.json records best/model.pt's sha256.
+    """
     records = state["records"][: options.rounds + 1]
     best = select_best(records, options.tolerance, options.max_params)
     model, _ = load_checkpoint(round_path(out, best))
-    best_path = save_checkpoint(out / "best", model, {**extra, "pnao_round": best, "pnao_record": records[best]})
-    write_json(out / "best" / "spec.json", model.spec.to_dict())
-    result = {"rounds": records, "best_round": best, "seconds": state["seconds"],
-              "best_checkpoint": str(best_path.relative_to(out)), "val_from": options.val_from}
-    write_json(out / "pnao.json", result)
-    write_json(out / "pnao_details.json", {"options": dataclasses.asdict(options), "rounds": state["details"]})
-    plot_rounds(records, out / "rounds.png", best)
-    plot_weight_distributions({d["round"]: d["weight_histogram"] for d in state["details"]}, out / "weights.png")
+    with staged_dir(out, keep=FINAL_OUTPUTS) as stage:
+        best_path = save_checkpoint(stage / "best", model, {**extra, "pnao_round": best, "pnao_record": records[best]})
+        write_json(stage / "best" / "spec.json", model.spec.to_dict())
+        result = {"rounds": records, "best_round": best, "seconds": state["seconds"],
+                  "best_checkpoint": str(best_path.relative_to(stage)), "best_sha256": sha256_file(best_path),
+                  "val_from": options.val_from}
+        write_json(stage / "pnao_details.json", {"options": dataclasses.asdict(options), "rounds": state["details"]})
+        plot_rounds(records, stage / "rounds.png", best)
+        plot_weight_distributions({d["round"]: d["weight_histogram"] for d in state["details"]},
+                                  stage / "weights.png")
+        write_json(stage / "pnao.json", result)
     return result
 
 
@@ -287,10 +321,13 @@ def _main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     progress = not args.quiet
     try:
+        if distributed.is_main():
+            check_output_dir(out, replaces=False)  # before training a base or pruning
         model, payload, data, val_from = load_base(args, out, options, progress)
         options = dataclasses.replace(options, val_from=val_from)
         config = config_from_dict(payload.get("train_config", {}))
-        extra = {"train_config": dataclasses.asdict(config), "data_options": payload.get("data_options", {})}
+        extra = {"train_config": dataclasses.asdict(config), "data_options": payload.get("data_options", {}),
+                 "data_source": payload.get("data_source", {})}  # an npz-trained base keeps its file
         result = run_pnao(model, data, config, out, options, resume=args.resume, progress=progress, extra=extra)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

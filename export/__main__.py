@@ -6,7 +6,14 @@
 Writes DIST_DIR/<format>/model_<precision>.<suffix> with <artifact>.json (the
 manifest) beside each, DIST_DIR/report.json and report.md. Exit status: 0 when
 every artifact is ✅ (and at or above --min-metric), 1 otherwise, 2 on bad usage.
-Without --checkpoint a small model is trained on the built-in synthetic data first.
+Without --checkpoint a small model is trained on the built-in synthetic data first
+(into DIST_DIR/trained).
+
+DIST_DIR is committed as a whole (sdk.atomic.staged_dir): everything is written into a
+hidden sibling staging directory and swapped in at the end, so a kill leaves the
+previous export (artifacts, manifests and report.json of one checkpoint) or the
+complete new one; report.json records the checkpoint's sha256 and each artifact's.
+An existing DIST_DIR is replaced; a non-empty directory without report.json is refused.
 """
 from __future__ import annotations
 
@@ -17,6 +24,13 @@ from pathlib import Path
 import torch
 
 from export.formats import FORMATS, PRECISIONS, parse_list
+
+#: An existing --out holding this is a previous export (replaced as a whole); any other non-empty one is refused.
+DIST_MARKER = "report.json"
+
+
+class _UsageError(ValueError):
+    """Bad input found after the staging directory exists (exit 2, nothing committed)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,27 +53,38 @@ def main(argv: list[str] | None = None) -> int:
         precisions = parse_list(args.precision, PRECISIONS, "precision")
         if args.calibration < 0:
             raise ValueError("--calibration must be >= 0")
-        from sdk.checkpoint import load_checkpoint
+        delegates = parse_list(args.delegates, ("coreml", "vulkan"), "delegate") if args.delegates else []
+        from sdk.atomic import check_output_dir, staged_dir
 
-        checkpoint = args.checkpoint or _train_builtin(Path(args.out) / "trained", args.quiet)
-        model, payload = load_checkpoint(checkpoint)
-        from export.pipeline import load_splits, run
-
-        splits = load_splits(model, payload, args.data)
+        out = check_output_dir(Path(args.out), ours=(DIST_MARKER,))  # before any training or export
+        loaded = _load(args.checkpoint, args.data) if args.checkpoint else None
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    from export.pipeline import export_other_delegates, run
     from export.report import write_report
 
-    report = run(model, splits, formats, precisions, Path(args.out), args.calibration, progress=not args.quiet,
-                 max_test_samples=args.max_test_samples)
-    if args.delegates:
-        from export.pipeline import export_other_delegates
-
-        names = parse_list(args.delegates, ("coreml", "vulkan"), "delegate")
-        report["other_delegates"] = export_other_delegates(model, splits, Path(args.out), names)
-    report["command"] = "python -m export " + " ".join(sys.argv[1:] if argv is None else argv)
-    table = write_report(Path(args.out), report)
+    try:
+        with staged_dir(out, ours=(DIST_MARKER,)) as stage:
+            checkpoint = args.checkpoint
+            if loaded is None:
+                checkpoint = _train_builtin(stage / "trained", args.quiet)
+                try:
+                    loaded = _load(checkpoint, args.data)
+                except (ValueError, FileNotFoundError) as err:
+                    raise _UsageError(str(err)) from None
+            model, payload, splits, checkpoint_sha = loaded
+            report = run(model, splits, formats, precisions, stage, args.calibration, progress=not args.quiet,
+                         max_test_samples=args.max_test_samples)
+            if delegates:
+                report["other_delegates"] = export_other_delegates(model, splits, stage, delegates)
+            report["command"] = "python -m export " + " ".join(sys.argv[1:] if argv is None else argv)
+            shown = "trained/model.pt" if args.checkpoint is None else str(checkpoint)
+            report["checkpoint"] = {"path": shown, "sha256": checkpoint_sha}
+            table = write_report(stage, report)
+    except _UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(table)
     for check in report["checks"]:
         print(f"{'pass' if check['passed'] else 'FAIL'}: {check['name']} ({check['value']})")
@@ -75,12 +100,23 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
+def _load(checkpoint, data_path) -> tuple:
+    """(model, payload, splits, sha256 of the checkpoint file)."""
+    from export.pipeline import load_splits
+    from sdk.atomic import sha256_file
+    from sdk.checkpoint import load_checkpoint, resolve_checkpoint
+
+    model, payload = load_checkpoint(checkpoint)
+    splits = load_splits(model, payload, data_path)
+    return model, payload, splits, sha256_file(resolve_checkpoint(checkpoint))
+
+
 def _train_builtin(out: Path, quiet: bool) -> Path:
     from sdk.train import main as train
 
     argv = ["--dataset", "synthetic", "--out", str(out), "--epochs", "3"] + (["--quiet"] if quiet else [])
     if train(argv) != 0:
-        raise ValueError("training the built-in model failed; pass --checkpoint")
+        raise _UsageError("training the built-in model failed; pass --checkpoint")
     return out
 
 

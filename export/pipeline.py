@@ -34,7 +34,9 @@ def calibration_samples(train, count: int, seed: int = 0) -> list[tuple[torch.Te
     return [tuple(x[i : i + 1] for x in train.inputs) + (train.presence[i : i + 1],) for i in order.tolist()]
 
 
-def export_one(model, fmt, precision, out: Path, example, calibration, mode, fp32_paths: dict) -> tuple[Path, dict]:
+def export_one(model, fmt, precision, out: Path, example, calibration, mode,
+               fp32_paths: dict) -> tuple[Path, dict, str]:
+    """Export one artifact and write its manifest; returns (path, notes, the artifact's sha256)."""
     implementation = fmt.implementation()
     path = out / fmt.name / fmt.artifact_name(precision)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,8 +51,7 @@ def export_one(model, fmt, precision, out: Path, example, calibration, mode, fp3
     runtime_names = implementation.runtime_names(path) if hasattr(implementation, "runtime_names") else {}
     manifest = build_manifest(model.spec, fmt.name, precision, path, notes=notes, tools=tools,
                               runtime_names=runtime_names)
-    finalize(manifest, path)
-    return path, notes
+    return path, notes, finalize(manifest, path)["sha256"]
 
 
 def run(model, splits: dict, formats: list[str], precisions: list[str], out: Path, calibration: int = 128,
@@ -80,7 +81,7 @@ def run(model, splits: dict, formats: list[str], precisions: list[str], out: Pat
         for mode in modes:
             entry = empty_entry(name, precision)
             try:  # not under no_grad: PT2E per-channel weight observers then lose their channel axis
-                path, notes = export_one(exported, fmt, precision, out, example, calib, mode, fp32_paths)
+                path, notes, sha256 = export_one(exported, fmt, precision, out, example, calib, mode, fp32_paths)
             except Exception as err:  # noqa: BLE001 - recorded in the report, the run goes on
                 entry["error"] = f"export failed: {type(err).__name__}: {err}".splitlines()[0][:500]
                 if previous is not None:  # the fallback failed: keep the first attempt (its files are in place)
@@ -90,6 +91,7 @@ def run(model, splits: dict, formats: list[str], precisions: list[str], out: Pat
                 continue
             entry["path"] = str(path.relative_to(out))
             entry["size_bytes"] = path.stat().st_size
+            entry["sha256"] = sha256
             detail = {"notes": notes, **({"previous_attempt": detail} if detail else {})}
             delegation = notes.get("delegation")
             if delegation:

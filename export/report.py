@@ -2,14 +2,16 @@
 
 `report.json` = {"artifacts": [{format, precision, status, path, size_bytes,
 test: {accuracy, weighted_f1}, max_abs_prob_diff, top1_agreement, latency_ms_p50,
-delegated_fraction, error}], "seconds"}, plus "reference", "checks" and
-"details" (per-artifact notes: quantization, delegation, subsets) beside them.
+delegated_fraction, sha256, error}], "seconds", "checkpoint": {path, sha256}}, plus
+"reference", "checks" and "details" (per-artifact notes: quantization, delegation,
+subsets) beside them. Written atomically (sdk.atomic); `python -m export` commits the
+whole dist directory together.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from export.manifest import write_json_atomic
+from sdk.atomic import write_json, write_text
 
 STATUS_MARK = {"ok": "✅", "verify_failed": "❎", "export_failed": "❌"}
 LEGEND = "✅ ok · ❎ exported but failed verification · ❌ export failed"
@@ -18,7 +20,7 @@ LEGEND = "✅ ok · ❎ exported but failed verification · ❌ export failed"
 def empty_entry(format_name: str, precision: str) -> dict:
     return {"format": format_name, "precision": precision, "status": "export_failed", "path": None,
             "size_bytes": None, "test": {"accuracy": None, "weighted_f1": None}, "max_abs_prob_diff": None,
-            "top1_agreement": None, "latency_ms_p50": None, "delegated_fraction": None, "error": None}
+            "top1_agreement": None, "latency_ms_p50": None, "delegated_fraction": None, "sha256": None, "error": None}
 
 
 def _fmt(value, spec: str) -> str:
@@ -48,10 +50,8 @@ def format_table(artifacts: list[dict], reference: dict | None = None) -> str:
 
 def write_report(out: Path, report: dict) -> str:
     table = format_table(report["artifacts"], report.get("reference"))
-    write_json_atomic(Path(out) / "report.json", report)
     checks = [f"- {c['name']}: {'pass' if c['passed'] else 'FAIL'} ({c['value']})" for c in report.get("checks", [])]
     text = "# Export status\n\n" + table + ("\n\n## Checks\n\n" + "\n".join(checks) if checks else "") + "\n"
-    tmp = Path(out) / ".report.md.tmp"
-    tmp.write_text(text)
-    tmp.replace(Path(out) / "report.md")
+    write_text(Path(out) / "report.md", text)
+    write_json(Path(out) / "report.json", report)  # last: what other tools read (each file atomic)
     return table

@@ -289,7 +289,9 @@ def plot(result: dict, path: Path) -> None:
     ax.set_xlabel(f"ms per predict ({result['threads']} thread{'s' if result['threads'] > 1 else ''}, log scale)")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    from sdk.atomic import save_figure
+
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -317,18 +319,26 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     try:
+        from sdk.atomic import check_output_file
+
+        check_output_file(args.json or args.models / "bench.json", "--json")  # before minutes of measuring
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
         result = benchmark(args.models, args.checkpoint, args.threads, args.runs, args.warmup,
                            progress=not args.no_progress)
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    from export.manifest import write_json_atomic
+    from sdk.atomic import write_json, write_text
 
     out = args.json or args.models / "bench.json"
-    write_json_atomic(out, result)
     markdown = format_markdown(result)
-    out.with_suffix(".md").write_text(markdown + "\n")
+    # Each file is atomic; the JSON (what other tools read) lands last, after its table and figure.
+    write_text(out.with_suffix(".md"), markdown + "\n")
     plot(result, out.with_suffix(".png"))
+    write_json(out, result)
     print(markdown)
     print(f"\nwrote {out}, {out.with_suffix('.md')}, {out.with_suffix('.png')}")
     return 0

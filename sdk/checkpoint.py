@@ -10,39 +10,16 @@ to those types (`plain`), so every checkpoint we write loads that way.
 """
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from sdk.atomic import atomic_write_bytes, write_json  # noqa: F401 - the project's one atomic writer, re-exported
 from sdk.model import EmotionModel, build_model
 from sdk.spec import ModelSpec
 
 CHECKPOINT_NAME = "model.pt"
-
-
-def atomic_write_bytes(path: Path, write) -> None:
-    """Call `write(file)` on a temp file beside `path`, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(Path(path), lambda f: f.write((json.dumps(data, indent=2) + "\n").encode()))
 
 
 def plain(value: Any, where: str = "checkpoint") -> Any:

@@ -9,6 +9,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from sdk.atomic import save_figure  # noqa: E402
+
 
 def plot_training_curves(history: list[dict], path: Path, monitor: str = "weighted_f1") -> Path:
     epochs = [h["epoch"] for h in history]
@@ -22,7 +24,7 @@ def plot_training_curves(history: list[dict], path: Path, monitor: str = "weight
     ax2.set_ylabel("validation metric")
     fig.legend(loc="lower center", ncol=3, fontsize=8)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)  # atomic: a kill never leaves a torn PNG
     plt.close(fig)
     return Path(path)
 
@@ -40,6 +42,6 @@ def plot_confusion(matrix: np.ndarray, class_names: list[str], path: Path, title
     for (i, j), v in np.ndenumerate(matrix):
         ax.text(j, i, str(v), ha="center", va="center", color="white" if v > high else "black", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)  # atomic: a kill never leaves a torn PNG
     plt.close(fig)
     return Path(path)
