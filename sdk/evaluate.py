@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from sdk.checkpoint import load_checkpoint, write_json
+from sdk.data import LIVE_SOURCES
 from sdk.metrics import classification_metrics
 from sdk.model import EmotionModel
 from sdk.spec import subset_name
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         model, payload = load_checkpoint(args.checkpoint)
-        if model.spec.dataset == "live":  # the live recipe's fixed protocol (sdk.data.live)
+        if model.spec.dataset in ("live", *LIVE_SOURCES):  # the live recipe's fixed protocol (sdk.data.live)
             return _evaluate_live(model, payload, args)
         data = checkpoint_data(model, payload, args.data)
     except (FileNotFoundError, ValueError) as err:
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _evaluate_live(model: EmotionModel, payload: dict, args: argparse.Namespace) -> int:
-    """The live model: its protocol's unimodal test parts and every subset of the paired test."""
+    """The live model (or one trained on a live source alone): its protocol's unimodal test parts and,
+    with several modalities, every subset of the paired test."""
     from sdk.data.live import PROTOCOL, checkpoint_live_data, evaluate_protocol, format_protocol
 
     if args.split != "test" or args.subsets != "all":

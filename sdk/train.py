@@ -35,6 +35,10 @@ DATASET_DEFAULTS = {
     "meld": {"pooling": "last", "conv_stride": 2},
     "npz": {"pooling": "mean"},
     "live": {"pooling": "mean"},
+    "ravdess_speech": {"pooling": "mean"},
+    "fer2013": {"pooling": "mean"},
+    "goemotions": {"pooling": "mean"},
+    "isear": {"pooling": "mean"},
 }
 
 #: Per-dataset training defaults (a flag given on the command line wins).
@@ -49,6 +53,11 @@ TRAIN_DEFAULTS = {
     "meld": {"epochs": 20, "patience": 5, "batch_size": 64},
     # live (sdk.data.live): an epoch is rows_per_epoch re-paired rows; sized for <= 30 min at --threads 1
     "live": {"epochs": 12, "patience": 12, "batch_size": 64, "modality_dropout": 0.5, "noise": 0.3},
+    # the live sources trained alone (single-modality comparison models)
+    "ravdess_speech": {"epochs": 40, "patience": 10, "batch_size": 32},
+    "fer2013": {"epochs": 12, "patience": 4, "batch_size": 64, "noise": 0.0},
+    "goemotions": {"epochs": 6, "patience": 2, "batch_size": 64},
+    "isear": {"epochs": 20, "patience": 5, "batch_size": 32},
 }
 
 

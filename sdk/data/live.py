@@ -488,13 +488,15 @@ def format_protocol(results: dict) -> str:
 
 
 def checkpoint_live_data(model, payload: dict, data_path=None) -> LiveData:
-    """The LiveData a live checkpoint was trained on (its options, modalities and vocabulary)."""
+    """The LiveData of a checkpoint trained on `live` or on one of its sources (ravdess_speech, fer2013,
+    goemotions, isear: same modality names), with the checkpoint's options, window, token length and vocabulary."""
     spec = model.spec
-    options = dict(payload.get("data_options", {}))
-    text = [m for m in spec.modalities if m.name == "text"]
-    sources = load_sources(data_path, window_s=float(options.get("window_s", DEFAULT_OPTIONS["window_s"])),
-                           max_tokens=int(options.get("max_tokens", DEFAULT_OPTIONS["max_tokens"])),
-                           vocabulary=text[0].vocabulary if text else None)
+    options = {k: v for k, v in payload.get("data_options", {}).items() if k in DEFAULT_OPTIONS}
+    by_name = {m.name: m for m in spec.modalities}
+    window_s = by_name["audio"].seq_len / by_name["audio"].sample_rate if "audio" in by_name else 3.0
+    max_tokens = by_name["text"].seq_len if "text" in by_name else DEFAULT_OPTIONS["max_tokens"]
+    sources = load_sources(data_path, window_s=window_s, max_tokens=max_tokens,
+                           vocabulary=by_name["text"].vocabulary if "text" in by_name else None)
     return build_live(sources, options, tuple(spec.modality_names), modalities=list(spec.modalities))
 
 
