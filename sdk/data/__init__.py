@@ -1,6 +1,7 @@
 """Datasets: one in-memory form (`MultimodalDataset`) and a loader per source.
 
     ds = load_dataset("synthetic")                 # built in, no files
+    ds = load_dataset("synthetic_live")            # built in: raw PCM, 48x48 faces, sentences (live model)
     ds = load_dataset("mosi")                      # real data, found as below
     ds = load_dataset("meld", path="/data/meld", context=3)
     ds = load_dataset("npz", path="mine.npz")      # your own features, see sdk/data/npz.py
@@ -21,7 +22,7 @@ from sdk.data.dataset import SPLITS, MultimodalDataset, fit_normalization, norma
 #: Raw-signal sets with the shared 7 emotions (sdk.data.emotions), each usable alone,
 #: and `live`, all four paired by label for the one live model (sdk.data.live).
 LIVE_SOURCES = ("ravdess_speech", "fer2013", "goemotions", "isear")
-DATASETS = ("synthetic", "mosi", "meld", "npz", *LIVE_SOURCES, "live")
+DATASETS = ("synthetic", "synthetic_live", "mosi", "meld", "npz", *LIVE_SOURCES, "live")
 #: Datasets read from a directory `<data dir>/<name>/`.
 DIRECTORY_DATASETS = ("mosi", "meld", *LIVE_SOURCES)
 ENV_VAR = "EMOEDGE_DATA"
@@ -65,6 +66,10 @@ def load_dataset(name: str, path: str | Path | None = None, **options) -> Multim
         from sdk.data.synthetic import load_synthetic
 
         return load_synthetic(**options)
+    if name == "synthetic_live":  # the live kinds (waveform, 48x48 faces, text), built in: sdk/data/synthetic.py
+        from sdk.data.synthetic import load_synthetic_live
+
+        return load_synthetic_live(**options)
     if name == "npz":
         if path is None:
             raise ValueError("dataset 'npz' needs a file: pass --data FILE.npz (format: see sdk/data/npz.py)")

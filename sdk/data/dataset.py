@@ -3,10 +3,13 @@
 Every loader (synthetic, mosi, meld, npz) returns a `MultimodalDataset`. Arrays
 hold *raw* values; `normalize` applies the spec's statistics (computed on the
 training split by `fit_normalization`) and keeps padded steps at exactly zero.
+Modalities with `normalize_in_graph` (waveforms, live face frames) stay raw: the
+model applies their statistics itself.
 
 Layout, for N samples and modality m of the spec:
-    inputs[m]:  (N, T_m, *step_shape)  float32 (features, frames) or int64 (tokens)
-    lengths[m]: (N,) int64, valid steps; samples are left-padded, so the valid
+    inputs[m]:  (N, T_m, *step_shape)  float32 (features, frames) or int64 (tokens);
+                a waveform is (N, S) float32 PCM in [-1, 1] (S = seq_len samples)
+    lengths[m]: (N,) int64, valid steps (samples, for a waveform); samples are left-padded, so the valid
                 steps are the last `lengths[m][i]` ones (the target is the last step)
     presence:   (N, M) float32, 1 = modality present, 0 = absent
     labels:     (N,) int64 class index
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sdk.spec import FEATURES, FRAMES, TOKENS, ModalitySpec, Normalization
+from sdk.spec import FEATURES, FRAMES, TOKENS, WAVEFORM, ModalitySpec, Normalization
 
 SPLITS = ("train", "val", "test")
 
@@ -109,13 +112,22 @@ class MultimodalDataset:
 def fit_normalization(dataset: MultimodalDataset) -> list[ModalitySpec]:
     """Modality specs with mean/std computed on the present, valid steps of train.
 
-    Features: per feature. Frames: per channel. Tokens: none.
+    Features: per feature. Frames: per channel. Tokens: none. Waveforms: per mel band of
+    the in-graph log-mel front end, over the frames inside the valid samples
+    (sdk.frontend.fit_log_mel_statistics).
     """
     train = dataset.part("train")
     fitted = []
     for i, m in enumerate(dataset.modalities):
         m = dataclasses.replace(m)
-        if m.kind in (FEATURES, FRAMES):
+        if m.kind == WAVEFORM:
+            from sdk.frontend import fit_log_mel_statistics
+
+            present = train.presence[:, i] > 0
+            m.normalization = Normalization()  # the statistics are fitted on the un-normalised log-mel
+            mean, std = fit_log_mel_statistics(m, train.inputs[m.name][present], train.lengths[m.name][present])
+            m.normalization = Normalization(mean=mean.astype(float).tolist(), std=std.astype(float).tolist())
+        elif m.kind in (FEATURES, FRAMES):
             x = train.inputs[m.name]
             valid = _valid_steps(train.lengths[m.name], m.seq_len) & (train.presence[:, i] > 0)[:, None]
             steps = x[valid]  # (S, F) or (S, C, H, W)
@@ -140,7 +152,7 @@ def normalize(dataset: MultimodalDataset, modalities: list[ModalitySpec]) -> dic
             out[m.name] = np.where(keep, x, 0).astype(np.int64)
             continue
         x = x.astype(np.float32)
-        if m.normalization.mean:
+        if m.normalization.mean and not m.normalize_in_graph:
             mean = np.asarray(m.normalization.mean, np.float32)
             std = np.asarray(m.normalization.std, np.float32)
             if m.kind == FRAMES:

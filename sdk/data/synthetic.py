@@ -178,3 +178,160 @@ def _presence(n: int, m: int, missing_rate: float, rng: np.random.Generator) -> 
     empty = np.flatnonzero(presence.sum(axis=1) == 0)
     presence[empty, rng.integers(0, m, size=len(empty))] = 1.0
     return presence
+
+
+# ---------------------------------------------------------------------------------------------
+# Live kinds: load_dataset("synthetic_live") -> raw PCM, 48x48 face-like images, template text
+# ---------------------------------------------------------------------------------------------
+
+#: The live model's 7 classes (issue 14's shared label set).
+LIVE_CLASS_NAMES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+LIVE_SAMPLE_RATE = 16000
+LIVE_WINDOW = 3 * LIVE_SAMPLE_RATE
+FACE_SIZE = 48
+LIVE_TEXT_STEPS = 12
+#: Per class: fundamental pitch (Hz) and syllable rate (Hz) of the generated voice.
+LIVE_PITCH = np.array([210.0, 130.0, 260.0, 190.0, 110.0, 300.0, 150.0])
+LIVE_TEMPO = np.array([5.5, 2.5, 6.5, 4.5, 1.8, 3.5, 3.0])
+#: Per class: mouth curvature (+ smile), mouth opening, brow tilt (+ inner ends down), eye size.
+LIVE_FACE = np.array([
+    [-0.6, 0.15, 0.9, 0.9],  # angry
+    [-0.4, 0.05, 0.4, 0.7],  # disgust
+    [-0.2, 0.55, -0.7, 1.4],  # fear
+    [1.0, 0.30, 0.0, 1.0],  # happy
+    [-1.0, 0.05, -0.6, 0.8],  # sad
+    [0.0, 0.90, -0.9, 1.5],  # surprise
+    [0.0, 0.05, 0.0, 1.0],  # neutral
+])
+LIVE_WORDS = [
+    ["furious", "angry", "mad", "outraged", "annoyed"],
+    ["disgusting", "gross", "revolting", "nasty", "vile"],
+    ["scared", "afraid", "terrified", "nervous", "frightened"],
+    ["happy", "glad", "delighted", "joyful", "great"],
+    ["sad", "unhappy", "miserable", "lonely", "gloomy"],
+    ["surprised", "amazed", "shocked", "astonished", "stunned"],
+    ["fine", "okay", "normal", "usual", "calm"],
+]
+LIVE_TEMPLATES = ["i feel {w} today", "this makes me so {w}", "honestly i am {w} about it",
+                  "we were all {w} when it happened", "it was a {w} day at work", "you look {w}"]
+
+
+def synthetic_live_modalities() -> list[ModalitySpec]:
+    """audio: waveform 3 s at 16 kHz; video: one 48x48 gray face (raw 0..255, in-graph
+    normalization, face CNN); text: tokens over the template vocabulary."""
+    from sdk.spec import WAVEFORM
+
+    words = sorted({w for t in LIVE_TEMPLATES for w in t.replace("{w}", "").split()}
+                   | {w for ws in LIVE_WORDS for w in ws})
+    return [
+        ModalitySpec("audio", WAVEFORM, LIVE_WINDOW, sample_rate=LIVE_SAMPLE_RATE),
+        ModalitySpec("video", FRAMES, 1, channels=1, height=FACE_SIZE, width=FACE_SIZE, normalize_in_graph=True,
+                     encoder="face"),
+        ModalitySpec("text", TOKENS, LIVE_TEXT_STEPS, vocabulary=[*SPECIALS, *words]),
+    ]
+
+
+def load_synthetic_live(n_samples: int = 700, seed: int = 0, missing_rate: float = 0.15) -> MultimodalDataset:
+    """The synthetic live set, `load_dataset("synthetic_live")`: deterministic for a seed.
+
+    Same modality names, kinds and 7 classes as the real `live` set (issue 14), so the
+    live model, its export and the runtime packing run without ../shared:
+
+    audio  raw mono PCM, 3 s at 16 kHz, float32 in [-1, 1], left-padded with zeros to
+           the window from a valid length of 1.2-3 s: a harmonic "voice" whose pitch
+           (110-300 Hz) and syllable rate (1.8-6.5 Hz amplitude modulation) depend on the
+           class, with per-sample pitch jitter, loudness 0.05-0.5 and white noise;
+    video  one 48x48 gray face (values 0..255): an ellipse face with eyes, brows and a
+           mouth whose curvature, opening, brow tilt and eye size depend on the class,
+           jittered in position, scale and brightness, plus pixel noise;
+    text   a template sentence with a class word ("i feel {w} today"), tokenized over
+           the set's vocabulary (12 tokens, left-padded).
+
+    As in `load_synthetic`, each modality shows the true class with probability 0.75
+    (another class otherwise), each is absent with probability `missing_rate` (at least
+    one present), groups are dialogues of 10 samples and ~20 % of them are test.
+    """
+    from sdk.tokenizer import WordTokenizer
+
+    if n_samples < 2 * GROUP_SIZE:
+        raise ValueError(f"n_samples must be >= {2 * GROUP_SIZE}, got {n_samples}")
+    if not 0.0 <= missing_rate < 1.0:
+        raise ValueError(f"missing_rate must be in [0, 1), got {missing_rate}")
+    rng = np.random.default_rng(seed)
+    n, k = n_samples, len(LIVE_CLASS_NAMES)
+    labels = rng.integers(0, k, size=n)
+    shown = [_expressed(labels, k, rng) for _ in range(3)]
+    modalities = synthetic_live_modalities()
+
+    audio_len = rng.integers(int(1.2 * LIVE_SAMPLE_RATE), LIVE_WINDOW + 1, size=n)
+    audio = np.zeros((n, LIVE_WINDOW), np.float32)
+    for i in range(n):
+        audio[i, LIVE_WINDOW - audio_len[i]:] = _voice(shown[0][i], audio_len[i], rng)
+    video = _faces(shown[1], rng)[:, None, None]  # (n, 1, 1, 48, 48)
+    tokenizer = WordTokenizer.from_vocabulary(modalities[2].vocabulary)
+    text = np.zeros((n, LIVE_TEXT_STEPS), np.int64)
+    text_len = np.zeros(n, np.int64)
+    for i in range(n):
+        template = LIVE_TEMPLATES[rng.integers(len(LIVE_TEMPLATES))]
+        words = LIVE_WORDS[shown[2][i]]
+        text[i], text_len[i] = tokenizer.encode(template.format(w=words[rng.integers(len(words))]), LIVE_TEXT_STEPS)
+    inputs = {"audio": audio, "video": video.astype(np.float32), "text": text}
+    lengths = {"audio": audio_len.astype(np.int64), "video": np.ones(n, np.int64), "text": text_len}
+    presence = _presence(n, 3, missing_rate, rng)
+    for i, name in enumerate(("audio", "video", "text")):
+        absent = presence[:, i] == 0
+        inputs[name][absent] = 0
+        lengths[name][absent] = modalities[i].seq_len
+
+    group_index = np.arange(n) // GROUP_SIZE
+    n_groups = group_index[-1] + 1
+    test_groups = rng.permutation(n_groups)[: max(1, int(round(TEST_FRACTION * n_groups)))]
+    return MultimodalDataset(
+        modalities=modalities,
+        class_names=list(LIVE_CLASS_NAMES),
+        inputs=inputs,
+        lengths=lengths,
+        presence=presence,
+        labels=labels.astype(np.int64),
+        groups=np.array([f"dialogue{g:04d}" for g in group_index]),
+        split=np.where(np.isin(group_index, test_groups), "test", "train"),
+        name="synthetic_live",
+    )
+
+
+def _voice(cls: int, length: int, rng: np.random.Generator) -> np.ndarray:
+    """`length` samples of a class-`cls` harmonic voice (see load_synthetic_live)."""
+    t = np.arange(length) / LIVE_SAMPLE_RATE
+    f0 = LIVE_PITCH[cls] * np.exp(rng.normal(0.0, 0.08)) * (1 + 0.03 * np.sin(2 * np.pi * 0.7 * t))
+    phase = 2 * np.pi * np.cumsum(f0) / LIVE_SAMPLE_RATE
+    voice = sum(np.sin(h * phase) / h for h in range(1, 6))
+    rate = LIVE_TEMPO[cls] * np.exp(rng.normal(0.0, 0.1))
+    envelope = np.clip(np.sin(2 * np.pi * rate * t + rng.uniform(0, 2 * np.pi)), 0.0, None) ** 2
+    signal = voice * envelope
+    signal = signal / (np.abs(signal).max() + 1e-9) * rng.uniform(0.05, 0.5)
+    return (signal + rng.normal(0.0, 0.01, size=length)).clip(-1, 1).astype(np.float32)
+
+
+def _faces(shown: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(n, 48, 48) float32 gray faces with values in 0..255 (see load_synthetic_live)."""
+    n, s = len(shown), FACE_SIZE
+    curve, opening, brow, eye = (LIVE_FACE[shown, j][:, None, None] for j in range(4))
+    cy = 24 + rng.normal(0, 1.5, (n, 1, 1))
+    cx = 24 + rng.normal(0, 1.5, (n, 1, 1))
+    scale = np.exp(rng.normal(0, 0.06, (n, 1, 1)))
+    yy, xx = np.mgrid[0:s, 0:s].astype(np.float64)
+    y = (yy[None] - cy) / scale  # face coordinates: 0 at the centre, +y down
+    x = (xx[None] - cx) / scale
+    face = ((x / 17) ** 2 + (y / 21) ** 2 <= 1).astype(np.float64)
+    image = 60 + 110 * face
+    for side in (-1, 1):  # eyes and brows
+        ex = side * 7.5
+        eyes = ((x - ex) / 3.2) ** 2 + ((y + 5) / (1.6 * eye)) ** 2 <= 1
+        brow_y = -10 + brow * side * (x - ex) / 4  # inner end (toward x = 0) lower when brow > 0
+        brows = (np.abs(y - brow_y) <= 0.9) & (np.abs(x - ex) <= 4.5)
+        image = np.where(eyes | brows, 25, image)
+    mouth_center = 10 - curve * ((x / 8) ** 2) * 3  # smile: corners up (smaller y)
+    mouth = (np.abs(x) <= 8) & (y >= mouth_center - 0.9 - 3 * opening) & (y <= mouth_center + 0.9 + 3 * opening)
+    image = np.where(mouth, 35, image)
+    image = image * rng.uniform(0.7, 1.25, (n, 1, 1)) + rng.normal(0, 18, (n, s, s))
+    return np.clip(np.round(image), 0, 255).astype(np.float32)
