@@ -157,6 +157,28 @@ def test_only_marks_other_modalities_absent(live):
     assert part.presence.sum(0).tolist() == [0.0, len(part), 0.0]
 
 
+def test_train_live_writes_a_run_evaluated_by_the_protocol(live, tmp_path):
+    from sdk.checkpoint import load_checkpoint
+    from sdk.data.live import train_live
+    from sdk.training import TrainConfig
+
+    config = TrainConfig(epochs=1, batch_size=32, modality_dropout=0.5, noise=0.3)
+    model, metrics = train_live(live, tmp_path / "run", config, progress=False, hidden_size=16, ffn_size=16)
+    uni = metrics["protocol_results"]["unimodal"]
+    assert set(uni) == {"ravdess_speech", "fer2013", "goemotions", "isear"}
+    assert uni["goemotions"]["samples_all_rows"] == len(live.sources.goemotions_all)
+    assert uni["ravdess_speech"]["samples"] == int((live.sources.pools["audio"].split == "test").sum())
+    table = metrics["protocol_results"]["paired_subsets"]
+    assert len(table) == 7 and all(row["samples"] == len(live.splits["test"]) for row in table.values())
+    for name, row in table.items():
+        for modality, weight in row["gate_weights"].items():
+            assert (weight == 0.0) == (modality not in name.split("+"))
+    assert "RAVDESS actors 19-24" in metrics["protocol"] and metrics["train_seconds"] > 0
+    reloaded, payload = load_checkpoint(tmp_path / "run")
+    assert reloaded.spec.dataset == "live" and payload["data_options"]["modalities"] == ["audio", "video", "text"]
+    assert reloaded.spec.modality("audio").kind == "waveform"
+
+
 def test_multilabel_macro_f1_counts_a_prediction_among_the_labels_as_correct():
     # class 0: TP 1 (row 0), FN 2 (rows 1, 2) -> F1 2/4; class 1: TP 1 (row 1) -> 1;
     # class 2: only a false positive and no gold row -> not averaged (macro over the classes that occur)

@@ -29,7 +29,7 @@ at each end) and noise at 20-40 dB SNR; faces flipped left-right with p = 0.5 an
 shifted up to 4 px.
 
 Validation (selection only; never a test part): RAVDESS actors 17-18 (audio alone),
-a seeded 600 of FER2013 PublicTest (video alone), a seeded 600 of the text val parts
+a seeded 400 of FER2013 PublicTest (video alone), a seeded 400 of the text val parts
 (GoEmotions dev, ISEAR's validation respondents; text alone) and a paired part anchored
 on the RAVDESS validation clips (`repeats` partners each).
 
@@ -56,9 +56,9 @@ MODALITIES = ("audio", "video", "text")
 DEFAULT_OPTIONS = {
     "window_s": 3.0,
     "max_tokens": 48,
-    "rows_per_epoch": 6000,
-    "test_repeats": 5,
-    "val_unimodal": 600,
+    "rows_per_epoch": 4500,
+    "test_repeats": 3,
+    "val_unimodal": 400,
     "seed": 0,
 }
 
@@ -501,18 +501,70 @@ def checkpoint_live_data(model, payload: dict, data_path=None) -> LiveData:
 
 
 # ----------------------------------------------------------------------------- the one command
-def run_live(args) -> int:
-    """`python -m sdk.train --dataset live --out RUN`: print the protocol, train, evaluate it, write RUN."""
-    import json
-    import sys
+def train_live(data: LiveData, out: Path | None, config, progress: bool = True, **spec_options) -> tuple:
+    """Train one model on `data` with `config` (sdk.training.fit), evaluate the protocol, write `out`.
 
+    Returns (model, metrics); `train_seconds` counts fit alone (data loading and evaluation excluded).
+    """
     from sdk.checkpoint import save_checkpoint, write_json
     from sdk.metrics import confusion
     from sdk.model import build_model, count_parameters
     from sdk.plots import plot_confusion, plot_training_curves
     from sdk.spec import ModelSpec
-    from sdk.train import DATASET_DEFAULTS, config_from_args, spec_options
     from sdk.training import evaluate_split, fit, predict
+
+    torch.manual_seed(config.seed)
+    spec = ModelSpec(modalities=list(data.modalities), class_names=list(EMOTIONS), dataset="live",
+                     **spec_options).validate()
+    model = build_model(spec)
+    splits = {"train": data.splits["train"], "val": data.splits["val"]}
+    if progress:
+        print(f"live: modalities {data.modality_names}; {len(splits['train'])} training rows per epoch (re-paired "
+              f"each epoch), {len(splits['val'])} validation rows, {count_parameters(model):,} parameters", flush=True)
+    started = time.perf_counter()
+    result = fit(model, splits, config, progress=progress)
+    train_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    evaluated = evaluate_protocol(model, data)
+    test = data.splits["test"]
+    probs, _ = predict(model, test)
+    protocol = PROTOCOL.format(test_repeats=data.options["test_repeats"])
+    metrics = {
+        "dataset": "live",
+        "modalities": data.modality_names,
+        "protocol": protocol,
+        "params": count_parameters(model),
+        "train_seconds": train_seconds,
+        "evaluate_seconds": time.perf_counter() - started,
+        "threads": torch.get_num_threads(),
+        "best_epoch": result["best_epoch"],
+        "epochs_run": len(result["history"]),
+        "val": evaluate_split(model, splits["val"]),
+        "test": classification_metrics(test.label_array, probs.argmax(1)),
+        "protocol_results": evaluated,
+        "sizes": {"train_rows_per_epoch": len(splits["train"]), "val": len(splits["val"]), "test": len(test)},
+        "data_options": dict(data.options),
+        "config": dataclasses.asdict(config),
+    }
+    if out is not None:
+        out = Path(out)
+        save_checkpoint(out, model, {"train_config": dataclasses.asdict(config), "metrics": metrics,
+                                     "data_options": {**data.options, "modalities": data.modality_names}})
+        write_json(out / "spec.json", spec.to_dict())
+        write_json(out / "metrics.json", metrics)
+        write_json(out / "history.json", result["history"])
+        plot_training_curves(result["history"], out / "curves.png", config.monitor)
+        plot_confusion(confusion(test.label_array, probs.argmax(1), spec.num_classes), spec.class_names,
+                       out / "confusion.png")
+    return model, metrics
+
+
+def run_live(args) -> int:
+    """`python -m sdk.train --dataset live --out RUN`: print the protocol, train, evaluate it, write RUN."""
+    import json
+    import sys
+
+    from sdk.train import DATASET_DEFAULTS, config_from_args, spec_options
 
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
@@ -524,57 +576,19 @@ def run_live(args) -> int:
         except json.JSONDecodeError as err:
             print(f"error: --live-options is not valid JSON ({err})", file=sys.stderr)
             return 2
-    protocol = PROTOCOL.format(test_repeats=options["test_repeats"])
-    print(protocol, flush=True)
+    print(PROTOCOL.format(test_repeats=options["test_repeats"]), flush=True)
     started = time.perf_counter()
     try:
         data = load_live(args.data, modalities=names, **options)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    loaded = time.perf_counter() - started
-    config = config_from_args(args)
-    torch.manual_seed(config.seed)
-    spec = ModelSpec(modalities=list(data.modalities), class_names=list(EMOTIONS), dataset="live",
-                     **{**DATASET_DEFAULTS.get("live", {}), **spec_options(args)}).validate()
-    model = build_model(spec)
-    splits = {"train": data.splits["train"], "val": data.splits["val"]}
-    print(f"live: modalities {list(names)}; {len(splits['train'])} training rows per epoch (re-paired each epoch), "
-          f"{len(splits['val'])} validation rows, {count_parameters(model):,} parameters; data loaded in {loaded:.0f} s",
-          flush=True)
-    result = fit(model, splits, config, progress=not args.quiet)
-    train_seconds = time.perf_counter() - started - loaded
-    evaluated = evaluate_protocol(model, data)
-    test = data.splits["test"]
-    probs, _ = predict(model, test)
-    metrics = {
-        "dataset": "live",
-        "modalities": list(names),
-        "protocol": protocol,
-        "params": count_parameters(model),
-        "train_seconds": train_seconds,
-        "load_seconds": loaded,
-        "threads": torch.get_num_threads(),
-        "best_epoch": result["best_epoch"],
-        "epochs_run": len(result["history"]),
-        "val": evaluate_split(model, splits["val"]),
-        "test": classification_metrics(test.label_array, probs.argmax(1)),
-        "protocol_results": evaluated,
-        "sizes": {"train_rows_per_epoch": len(splits["train"]), "val": len(splits["val"]), "test": len(test)},
-        "data_options": options,
-        "config": dataclasses.asdict(config),
-    }
-    out = Path(args.out)
-    save_checkpoint(out, model, {"train_config": dataclasses.asdict(config), "metrics": metrics,
-                                 "data_options": {**options, "modalities": list(names)}})
-    write_json(out / "spec.json", spec.to_dict())
-    write_json(out / "metrics.json", metrics)
-    write_json(out / "history.json", result["history"])
-    plot_training_curves(result["history"], out / "curves.png", config.monitor)
-    plot_confusion(confusion(test.label_array, probs.argmax(1), spec.num_classes), spec.class_names,
-                   out / "confusion.png")
-    print(format_protocol(evaluated))
-    print(f"live: {metrics['params']:,} parameters, trained in {train_seconds:.0f} s at {metrics['threads']} thread(s), "
-          f"best epoch {result['best_epoch']}; paired test accuracy {metrics['test']['accuracy']:.4f}")
-    print(f"wrote {out}/ (model.pt, metrics.json, curves.png, confusion.png)")
+    print(f"live: data loaded in {time.perf_counter() - started:.0f} s", flush=True)
+    model, metrics = train_live(data, Path(args.out), config_from_args(args), progress=not args.quiet,
+                                **{**DATASET_DEFAULTS.get("live", {}), **spec_options(args)})
+    print(format_protocol(metrics["protocol_results"]))
+    print(f"live: {metrics['params']:,} parameters, trained in {metrics['train_seconds']:.0f} s at "
+          f"{metrics['threads']} thread(s), best epoch {metrics['best_epoch']}; paired test accuracy "
+          f"{metrics['test']['accuracy']:.4f}")
+    print(f"wrote {args.out}/ (model.pt, metrics.json, curves.png, confusion.png)")
     return 0
