@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.helpers import unavailable
 import torch
 
 from sdk.data import (DATASETS, MultimodalDataset, default_data_path, fit_normalization, load_dataset,
@@ -284,7 +286,7 @@ def test_load_dataset_names_and_missing_data(tmp_path, monkeypatch):
 def mosi_dir() -> Path:
     path = default_data_path("mosi")
     if path is None:
-        pytest.skip("MOSI data not found (set EMOEDGE_DATA or provide ../shared/datasets/mosi)")
+        unavailable("MOSI data not found (set EMOEDGE_DATA or provide ../shared/datasets/mosi)")
     return path
 
 
@@ -292,7 +294,7 @@ def mosi_dir() -> Path:
 def meld_dir() -> Path:
     path = default_data_path("meld")
     if path is None:
-        pytest.skip("MELD data not found (set EMOEDGE_DATA or provide ../shared/datasets/meld)")
+        unavailable("MELD data not found (set EMOEDGE_DATA or provide ../shared/datasets/meld)")
     return path
 
 
