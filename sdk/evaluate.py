@@ -106,13 +106,13 @@ def main(argv: list[str] | None = None) -> int:
 def _evaluate_live(model: EmotionModel, payload: dict, args: argparse.Namespace) -> int:
     """The live model (or one trained on a live source alone): its protocol's unimodal test parts and,
     with several modalities, every subset of the paired test."""
-    from sdk.data.live import PROTOCOL, checkpoint_live_data, evaluate_protocol, format_protocol
+    from sdk.data.live import DEFAULT_OPTIONS, PROTOCOL, checkpoint_live_data, evaluate_protocol, format_protocol
 
     if args.split != "test" or args.subsets != "all":
         print("error: a live model is evaluated by its fixed protocol: use --split test --subsets all", file=sys.stderr)
         return 2
     options = payload.get("data_options", {})
-    print(PROTOCOL.format(test_repeats=options.get("test_repeats", 5)))
+    print(PROTOCOL.format(test_repeats=options.get("test_repeats", DEFAULT_OPTIONS["test_repeats"])))
     data = checkpoint_live_data(model, payload, args.data)
     results = evaluate_protocol(model, data)
     print(format_protocol(results))

@@ -431,9 +431,14 @@ def evaluate_protocol(model, data: LiveData, batch_size: int = 128) -> dict:
         if name == "text":
             pools = {"goemotions": text_source[part.index[:, names.index("text")]] == "goemotions"}
             pools["isear"] = ~pools["goemotions"]
+            own = {"goemotions": ("goemotions",), "isear": ("isear",)}.get(model.spec.dataset, tuple(pools))
             for source, rows in pools.items():
+                if source not in own:  # a model trained on one text set alone is measured on that set
+                    continue
                 out["unimodal"][source] = {**classification_metrics(part.label_array[rows], predictions[rows]),
                                            "samples": int(rows.sum())}
+            if "goemotions" not in own:
+                continue
             every = IndexedSplit({"text": sources.goemotions_all}, data.modalities,
                                  _only_column(len(sources.goemotions_all), names, "text"),
                                  sources.goemotions_all.labels, np.full(len(sources.goemotions_all), "goemotions_all"))
