@@ -13,6 +13,7 @@ from export.formats import FORMATS
 from export.manifest import build_manifest, check_artifact, finalize
 from export.report import empty_entry
 from export.rewrite import fold_generated_kernels
+from sdk.atomic import crash_point
 
 #: int8 quantization tried first per format; a static result that fails verification
 #: is redone dynamically (ONNX, ExecuTorch) and the reason recorded.
@@ -46,6 +47,7 @@ def export_one(model, fmt, precision, out: Path, example, calibration, mode,
     if fmt.name == "litert" and precision == "int8":
         kwargs["fp32_source"] = fp32_paths.get(fmt.name)
     notes = implementation.export(model, example, path, precision, calibration, mode, **kwargs)
+    crash_point(f"exported:{path.name}")  # tests/crash_points.py: a kill between the artifact and its manifest
     if fmt.name == "onnx":
         notes.update(implementation.mobile_report(path))
     runtime_names = implementation.runtime_names(path) if hasattr(implementation, "runtime_names") else {}
