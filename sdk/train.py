@@ -1,7 +1,10 @@
 """Train a model: `python -m sdk.train --dataset {synthetic,mosi,meld,npz} --data PATH --out RUN_DIR`.
 
 Writes into RUN_DIR: model.pt (spec + weights + train config), spec.json,
-metrics.json, history.json, curves.png, confusion.png.
+metrics.json, history.json, curves.png, confusion.png. The run directory is
+committed as a whole (sdk.atomic.staged_dir): a kill leaves the previous run or
+the complete new one, never a mix; an existing RUN_DIR is replaced, a non-empty
+directory that is not a run directory is refused before training.
 
 Data-parallel on N processes: `torchrun --nproc_per_node N -m sdk.train ...` (same
 flags; --batch-size stays the global batch per step, see sdk.distributed). Rank 0
@@ -19,6 +22,7 @@ from pathlib import Path
 import torch
 
 from sdk import distributed
+from sdk.atomic import check_output_dir, sha256_file, staged_dir
 from sdk.checkpoint import save_checkpoint, write_json
 from sdk.data import DATASETS, MultimodalDataset, fit_normalization, load_dataset
 from sdk.metrics import confusion
@@ -113,6 +117,45 @@ def checkpoint_data(model, payload: dict, data_path=None, val_source: str = "tra
     return to_tensors(dataset.with_validation(seed=seed), spec)
 
 
+#: What a run directory holds (model.pt marks one; see write_run).
+RUN_FILES = ("model.pt", "spec.json", "metrics.json", "history.json", "curves.png", "confusion.png")
+
+
+def check_config(config: TrainConfig) -> None:
+    """Refuse settings that would train nothing, before any data is loaded."""
+    if config.epochs < 1:
+        raise ValueError(f"--epochs must be >= 1, not {config.epochs} (0 epochs would write an untrained model)")
+    if config.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, not {config.batch_size}")
+
+
+def check_splits(dataset: MultimodalDataset) -> None:
+    """Every run needs train samples (to learn) and test samples (to report); refuse an empty one clearly."""
+    counts = {split: int((dataset.split == split).sum()) for split in ("train", "val", "test")}
+    empty = [split for split in ("train", "test") if counts[split] == 0]
+    if empty:
+        shown = ", ".join(f"{k} {v}" for k, v in counts.items())
+        raise ValueError(f"{dataset.name}: no {' and no '.join(empty)} samples ({shown}); label some samples "
+                         f"'{empty[0]}' in the data's split (for npz: the `split` array, see sdk/data/npz.py)")
+
+
+def write_run(out: Path, model: EmotionModel, spec: ModelSpec, extra: dict, metrics: dict, history: list,
+              monitor: str, confusion_matrix=None) -> Path:
+    """Write RUN_FILES into `out`, committed together (sdk.atomic.staged_dir).
+
+    metrics.json also records the sha256 of model.pt, so a reader can tell the two belong together.
+    """
+    with staged_dir(out, ours=RUN_FILES) as stage:
+        checkpoint = save_checkpoint(stage, model, extra)
+        write_json(stage / "spec.json", spec.to_dict())
+        write_json(stage / "metrics.json", {**metrics, "checkpoint_sha256": sha256_file(checkpoint)})
+        write_json(stage / "history.json", history)
+        plot_training_curves(history, stage / "curves.png", monitor)
+        if confusion_matrix is not None:
+            plot_confusion(confusion_matrix, spec.class_names, stage / "confusion.png")
+    return Path(out)
+
+
 def train_run(
     dataset: MultimodalDataset,
     out: Path | None,
@@ -128,6 +171,10 @@ def train_run(
     so that `sdk.evaluate` and PNAO rebuild the same samples.
     """
     started = time.perf_counter()
+    check_config(config)
+    check_splits(dataset)
+    if out is not None and distributed.is_main():
+        check_output_dir(out, ours=RUN_FILES)  # before training: an unwritable --out must not cost the run
     torch.manual_seed(config.seed)
     dataset = dataset.with_validation(val_fraction, seed=config.seed)
     spec = build_spec(dataset, **spec_options)
@@ -148,17 +195,12 @@ def train_run(
     if distributed.world_size() > 1:
         metrics["world_size"] = distributed.world_size()
     if out is not None and distributed.is_main():
-        out = Path(out)
         extra = {"train_config": dataclasses.asdict(config), "metrics": metrics, "data_options": data_options or {}}
-        save_checkpoint(out, model, extra)
-        write_json(out / "spec.json", spec.to_dict())
-        write_json(out / "metrics.json", metrics)
-        write_json(out / "history.json", result["history"])
-        plot_training_curves(result["history"], out / "curves.png", config.monitor)
+        matrix = None
         if "test" in tensors:
             probs, _ = predict(model, tensors["test"])
             matrix = confusion(tensors["test"].labels.numpy(), probs.argmax(1), spec.num_classes)
-            plot_confusion(matrix, spec.class_names, out / "confusion.png")
+        write_run(Path(out), model, spec, extra, metrics, result["history"], config.monitor, matrix)
     return model, metrics
 
 
@@ -262,12 +304,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
+    try:  # refuse bad settings and an unwritable --out before loading data or training
+        check_config(config_from_args(args))
+        if distributed.is_main():
+            check_output_dir(args.out, ours=RUN_FILES)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.dataset == "live":  # paired by label, trained and evaluated by its protocol (sdk.data.live)
         from sdk.data.live import run_live
 
         return run_live(args)
     try:
         dataset = load_from_args(args)
+        check_splits(dataset)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
