@@ -204,7 +204,7 @@ def test_pnao_run_writes_results_and_resume_matches(tmp_path):
     full = _run(tmp_path, "full")
     out = tmp_path / "full"
     data = json.loads((out / "pnao.json").read_text())
-    assert set(data) == {"rounds", "best_round", "seconds", "best_checkpoint", "val_from"}
+    assert set(data) == {"rounds", "best_round", "seconds", "best_checkpoint", "best_sha256", "val_from"}
     assert [r["round"] for r in data["rounds"]] == [0, 1, 2]
     for r in data["rounds"]:
         assert set(r) == {"round", "params", "macs", "val", "test", "latency_ms"}
