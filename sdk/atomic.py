@@ -248,7 +248,7 @@ def check_output_dir(target: Path | str, flag: str = "--out", ours: Iterable[str
     a previous run of this tool): any other directory is refused rather than replaced.
     Raises OutputError naming the path and the fix.
     """
-    target = Path(target)
+    target = Path(target).resolve() if Path(target).is_symlink() else Path(target)
     fix = f"pass a new directory you can write to as {flag} (e.g. {flag} runs/NAME)"
     if target.exists() and not target.is_dir():
         raise OutputError(f"{flag} {target} exists and is not a directory; {fix}")
@@ -310,7 +310,7 @@ def _link_or_copy(src, dst) -> None:
 
 def _remove_tree(path: Path, label: str) -> None:
     """Delete a replaced directory (with a crash point after the first file, to test a kill mid-removal)."""
-    first = next((p for p in path.rglob("*") if p.is_file()), None)
+    first = next((p for p in path.iterdir() if p.is_file() and not p.is_symlink()), None)
     if first is not None:
         first.unlink()
         crash_point(f"commit:{label}:removing")
@@ -330,6 +330,8 @@ def staged_dir(target: Path | str, keep: Iterable[str] | None = None, flag: str 
     If the body raises, the staging directory is removed and `target` is untouched.
     """
     target = Path(target)
+    if target.is_symlink():  # replace the directory it points to, never the link (or files behind it)
+        target = target.resolve()
     check_output_dir(target, flag, ours, replaces=keep is None)
     target.parent.mkdir(parents=True, exist_ok=True)
     recover(target, quiet=quiet)
