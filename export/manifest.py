@@ -9,6 +9,23 @@ has both and is what `check_artifact` trusts.
 `check_artifact` runs before any inference: a missing manifest, a size that
 differs (truncated file) or a sha256 that differs (bit flip, replaced file, edited
 manifest) raises `ArtifactError` naming the file and what to do.
+
+The sha256 covers the artifact, not the manifest: an edited sidecar (class names
+reversed, a class dropped, shapes changed) would pass it. So the manifest's
+meaning (`COVERED`: manifest_version, class names, modality names, input and
+output shapes and dtypes, the spec with kinds, shapes, normalization and
+vocabulary, and the export-time self-test outputs) is hashed into
+`manifest_digest`, and the artifact itself carries that digest: a .pte or
+.tflite ends with a fixed-size trailer (`TRAILER_PREFIX` + 64 hex digits + "\n";
+both runtimes ignore bytes after the program), an .onnx holds it in
+`metadata_props["emoedge.manifest_digest"]`. The runtime (sdk.runtime.probe)
+recomputes the digest from the sidecar and compares it with the artifact's copy;
+an artifact exported before digests existed is refused with "re-export it".
+This detects edits and mismatched files, not a forger who rewrites both files.
+
+`self_test` records the artifact's own outputs on fixed inputs
+(sdk.runtime.probe.self_test_inputs), measured at export; the runtime's probe
+re-runs them in a child process before the artifact is loaded in-process.
 """
 from __future__ import annotations
 
@@ -24,6 +41,13 @@ from export.formats import OUTPUT_NAMES, input_names
 
 MANIFEST_VERSION = 1
 EMBEDDED_KEY = "emoedge.manifest"
+DIGEST_KEY = "emoedge.manifest_digest"
+#: The manifest fields whose meaning the digest covers (absent ones hash as null).
+COVERED = ("manifest_version", "class_names", "modalities", "inputs", "outputs", "spec", "self_test")
+TRAILER_PREFIX = b"\nEMOEDGE-MANIFEST-SHA256:"
+TRAILER_SIZE = len(TRAILER_PREFIX) + 64 + 1
+#: Formats the runtime can run here (so the self-test can be measured at export).
+SELF_TEST_BACKENDS = {"executorch": "executorch", "litert": "litert", "onnx": "onnx"}
 
 
 class ArtifactError(ValueError):
@@ -92,10 +116,67 @@ def build_manifest(spec, format_name: str, precision: str, artifact: Path | str,
     }
 
 
-def finalize(manifest: dict, artifact: Path | str) -> dict:
-    """Add the artifact's sha256 and size, and write the sidecar atomically."""
+def manifest_digest(manifest: dict) -> str:
+    """sha256 of the COVERED fields as canonical JSON (sorted keys, no spaces, after a JSON round trip)."""
+    covered = json.loads(json.dumps({k: manifest.get(k) for k in COVERED}))
+    text = json.dumps(covered, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def trailer(digest: str) -> bytes:
+    return TRAILER_PREFIX + digest.encode() + b"\n"
+
+
+def read_trailer(artifact: Path | str) -> str | None:
+    """The manifest digest a .pte/.tflite ends with, or None when it has no trailer."""
+    with open(artifact, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() < TRAILER_SIZE:
+            return None
+        f.seek(-TRAILER_SIZE, os.SEEK_END)
+        tail = f.read(TRAILER_SIZE)
+    if not tail.startswith(TRAILER_PREFIX) or not tail.endswith(b"\n"):
+        return None
+    digest = tail[len(TRAILER_PREFIX):-1].decode("ascii", errors="replace")
+    return digest if len(digest) == 64 and all(c in "0123456789abcdef" for c in digest) else None
+
+
+def _embed_digest(artifact: Path, fmt: str, digest: str) -> None:
+    """Write the digest into the artifact: ONNX metadata_props, else the trailer (atomically)."""
+    from sdk.atomic import write_bytes
+
+    if fmt == "onnx":
+        import onnx
+
+        proto = onnx.load(str(artifact))
+        for entry in list(proto.metadata_props):
+            if entry.key == DIGEST_KEY:
+                proto.metadata_props.remove(entry)
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = DIGEST_KEY, digest
+        write_bytes(artifact, proto.SerializeToString())
+        return
+    data = artifact.read_bytes()
+    if read_trailer(artifact) is not None:
+        data = data[:-TRAILER_SIZE]
+    write_bytes(artifact, data + trailer(digest))
+
+
+def finalize(manifest: dict, artifact: Path | str, self_test: bool = True) -> dict:
+    """Record the self-test outputs (formats that run here), bind the manifest to the artifact
+    (its digest embedded in the artifact), add the artifact's sha256 and size, and write the
+    sidecar atomically."""
     artifact = Path(artifact)
-    manifest = {**manifest, "sha256": sha256_file(artifact), "size_bytes": artifact.stat().st_size}
+    manifest = dict(manifest)
+    backend = SELF_TEST_BACKENDS.get(manifest.get("format", ""))
+    if self_test and backend:
+        from sdk.runtime.probe import measure_self_test
+
+        manifest["self_test"] = measure_self_test(backend, artifact, manifest)
+    digest = manifest_digest(manifest)
+    _embed_digest(artifact, manifest.get("format", ""), digest)
+    manifest = {**manifest, "manifest_digest": digest, "sha256": sha256_file(artifact),
+                "size_bytes": artifact.stat().st_size}
     write_json_atomic(sidecar_path(artifact), manifest)
     return manifest
 

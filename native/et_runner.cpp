@@ -10,6 +10,9 @@
 // The backend and kernel libraries register themselves from static initializers, so they are
 // linked with --no-as-needed (nothing references them by symbol). export/arm64.py builds both.
 //
+// et_open verifies the program flatbuffer (Program::Verification::InternalConsistency); payloads it does not
+// cover (delegate blobs, constant data) are probed in a child process by sdk/runtime/probe.py first.
+//
 // C ABI (every function is safe to call with a NULL handle; errors leave a message for et_last_error):
 //   void*       et_open(const char* path, int threads)      load a .pte and its "forward" method; NULL on error.
 //                                                            threads > 0 resizes the process-wide XNNPACK threadpool.
@@ -160,7 +163,9 @@ ET_API void* et_open(const char* path, int threads) {
     auto runner = std::make_unique<Runner>();
     runner->path = path;
     runner->module = std::make_unique<Module>(runner->path, Module::LoadMode::Mmap);
-    Error error = runner->module->load();
+    // InternalConsistency: ExecuTorch verifies the whole program flatbuffer (every offset and
+    // vector in bounds) before using it; Minimal (the default) checks only the header.
+    Error error = runner->module->load(executorch::runtime::Program::Verification::InternalConsistency);
     if (error != Error::Ok) return fail(std::string(path) + ": cannot load the program: " + error_text(error)), nullptr;
     error = runner->module->load_method("forward");
     if (error != Error::Ok)

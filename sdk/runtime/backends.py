@@ -163,7 +163,7 @@ def _executorch_pybindings(path: Path, num_threads: int) -> Runner:
         if _C._threadpool_get_thread_count() != num_threads:
             _C._unsafe_reset_threadpool(num_threads)
     try:
-        program = _C._load_program(str(path))
+        program = _C._load_program(str(path), program_verification=_C.Verification.InternalConsistency)
         method = program.load_method("forward")
     except RuntimeError as err:
         raise BackendError(f"{path}: ExecuTorch could not load it ({err})") from err

@@ -17,7 +17,12 @@ names and order, shapes, normalization, vocabulary, class names) comes from the
 manifest's spec; a checkpoint (torch backend) carries the same spec.
 
 Errors, all documented (anything else is a bug):
-    ArtifactError   at load: missing manifest, truncated or modified artifact
+    ArtifactError   at load: missing manifest, truncated or modified artifact, a manifest
+                    that does not match the artifact's embedded digest, an artifact
+                    that crashes, fails or gives other outputs than at export in a
+                    child process (sdk.runtime.probe); at predict: the runtime failing
+                    on validated inputs or returning wrong-sized or (for inputs of
+                    ordinary scale) non-finite outputs: never blamed on the input
     BackendError    at load: unknown suffix or backend, runtime not installed
     InputError      at predict: wrong shape, dtype, NaN/inf, every modality absent,
                     text longer than the model takes, text for a non-token
@@ -44,6 +49,11 @@ import numpy as np
 from sdk.inputs import InputError, InputPreparer
 from sdk.runtime.backends import AUTO, BACKENDS, BackendError, check_backend, load_runner
 from sdk.spec import ModelSpec, SpecError
+
+
+#: Normalized inputs up to this magnitude must give finite outputs from a sound model: a non-finite
+#: output then is the model's fault (ArtifactError), beyond it the input's (InputError "overflow").
+ORDINARY_INPUT_SCALE = 100.0
 
 
 class RecognizerClosedError(RuntimeError):
@@ -93,7 +103,8 @@ class RecognizerOptions:
         checkpoint (model.pt or the run directory holding it) for the torch backend.
     backend: "auto" (from the suffix), "executorch", "litert", "onnx" or "torch".
     num_threads: intra-op threads of the runtime (process-wide for torch and ExecuTorch).
-    verify_artifact: check size and sha256 against the manifest before loading.
+    verify_artifact: check size and sha256 against the manifest before loading (the manifest digest
+        and the child-process probe, sdk.runtime.probe, run either way).
     running_mode, result_callback, stale_after_ms, min_interval_ms: streaming (see
         sdk.runtime.streaming.StreamingRecognizer).
     """
@@ -182,6 +193,11 @@ class EmotionRecognizer:
             from export.manifest import ArtifactError
 
             raise ArtifactError(f"{path}: its manifest has no usable model spec ({err}); re-export it") from err
+        from sdk.runtime.probe import probe
+
+        # Always, whatever verify_artifact says: the manifest must match the artifact's embedded digest,
+        # and the artifact must load and pass its self-test in a child process before it is loaded here.
+        probe(backend, path, manifest, manifest.get("sha256") if options.verify_artifact else None)
         runner = load_runner(backend, path, options.num_threads)
         return cls(spec, runner, options, backend, manifest)
 
@@ -227,18 +243,35 @@ class EmotionRecognizer:
         with self._lock:
             if self._closed:
                 raise RecognizerClosedError("this recognizer was closed; load the model again")
-            logits, gates = self._run(inputs)
+            try:
+                logits, gates = self._run(inputs)
+            except Exception as err:  # noqa: BLE001 - the inputs were fully validated: the model is at fault
+                raise self._model_error(f"the {self.backend} runtime failed on validated inputs "
+                                        f"({type(err).__name__}: {err})") from err
         logits = np.asarray(logits, dtype=np.float64).reshape(-1)
         gates = np.asarray(gates, dtype=np.float64).reshape(-1)
+        if logits.size != self.spec.num_classes or gates.size != len(self.spec.modalities):
+            raise self._model_error(f"the model returned {logits.size} logits and {gates.size} gate weights for "
+                                    f"{self.spec.num_classes} classes and {len(self.spec.modalities)} modalities")
         if not (np.isfinite(logits).all() and np.isfinite(gates).all()):
             floats = [x for x in inputs[:-1] if x.dtype.kind == "f"]
-            largest = max((float(np.abs(x).max()) for x in floats), default=float("nan"))
+            largest = max((float(np.abs(x).max()) for x in floats), default=0.0)
+            if largest <= ORDINARY_INPUT_SCALE:
+                raise self._model_error(f"the model's output is not finite for inputs of ordinary scale "
+                                        f"(largest normalized value {largest:.3g})")
             raise InputError(
                 f"the model's output is not finite for these inputs (largest normalized value {largest:.3g}); "
                 "the inputs are far outside the range of the training data: check their units and scale",
                 kind="overflow",
             )
         return logits, gates
+
+    def _model_error(self, what: str):
+        """An error of the model (not of the user's input): an ArtifactError naming the file and the fix."""
+        from export.manifest import ArtifactError
+
+        return ArtifactError(f"{self.options.model_path}: {what}; the model file is corrupt or does not match its "
+                             f"manifest: re-export it with `python -m export`")
 
     def stream(self, callback: Callable[[RecognitionResult], None] | None = None, **options):
         """A `StreamingRecognizer` on this model (see sdk.runtime.streaming)."""
