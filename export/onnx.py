@@ -148,6 +148,7 @@ def load(path, threads: int = 1):
         logits, gates = session.run(list(OUTPUT_NAMES), dict(zip(names, inputs)))
         return logits, gates
 
+    run.metadata = dict(session.get_modelmeta().custom_metadata_map)  # the manifest digest (export.manifest)
     return run
 
 
