@@ -10,19 +10,29 @@ none of them computes features. The steps, for a window of S samples (spec field
    F = 1 + (S - win) // hop (298 for 3 s); no centre padding (librosa ``center=False``);
 2. a periodic Hann window (``scipy.signal.get_window("hann", win)``, as librosa uses);
 3. the power spectrum |DFT|^2 of every windowed frame, for the win // 2 + 1 bins of a
-   ``win``-point DFT (n_fft = win_length), computed as ONE fixed-weight `conv1d` of
-   the waveform: kernel = win, stride = hop, output channels = the window-multiplied
-   cosine rows of every bin and the sine rows of every bin except 0 and win / 2
-   (those are identically zero), then squared;
-4. the mel filterbank: one fixed-weight 1x1 `conv1d` that also adds the cosine and
-   sine halves (Slaney mel scale and area normalisation, librosa's defaults
+   ``win``-point DFT (n_fft = win_length), in three fixed-weight steps that reuse the
+   overlap of the frames (a 25 ms frame every 10 ms reads each sample 2.5 times):
+   a. the waveform is cut into chunks of c = gcd(win, hop) samples (80 at 16 kHz), and
+      ONE `conv1d` (kernel = stride = c) takes the un-windowed partial DFT of every
+      chunk at bins -1 .. win/2 + 1 (cosine and sine row per bin, interleaved);
+   b. ONE grouped `conv1d` (a group per bin, 2 -> 2 channels, kernel win / c = 5 taps,
+      stride hop / c = 2 chunks) adds the win / c chunks of each frame with their
+      twiddle factors exp(-2 pi i k m c / win), m = chunk position: the frame's DFT;
+   c. the periodic Hann window is applied in the frequency domain, where it is exact:
+      X_w[k] = 0.5 X[k] - 0.25 X[k - 1] - 0.25 X[k + 1] (three channel slices), then
+      squared.
+   This costs chunks x rows x c + frames x rows x 2 x taps = 600 x 406 x 80 + 298 x
+   406 x 10 = 20.7 M multiply-accumulates for 3 s at 16 kHz, instead of 47.7 M for the
+   textbook framed DFT (frames x 2 x bins x win; what `direct=True` computes);
+4. the mel filterbank: one fixed-weight 1x1 `conv1d` that also adds the real and
+   imaginary halves (Slaney mel scale and area normalisation, librosa's defaults
    ``htk=False, norm="slaney"``);
 5. ``log(mel_power + eps)`` with eps = 1e-6 (natural log);
 6. per-band normalisation ``(x - mean) / std`` with the band statistics stored in the
    spec (`ModalitySpec.normalization`, n_mels values, fitted on the training split by
    `sdk.data.fit_normalization`).
 
-Only conv1d, mul, add, log, sub and div: ops that ExecuTorch's XNNPACK partitioner
+Only conv1d, slice, mul, add, sub and log: ops that ExecuTorch's XNNPACK partitioner
 delegates, that LiteRT converts and that ONNX has; `torch.stft` is not used (it
 exports to neither ExecuTorch/XNNPACK nor LiteRT).
 
@@ -30,13 +40,17 @@ The DFT basis, the mel matrix and the normalisation statistics are registered
 BUFFERS, not `nn.Parameter`s: the optimizer never updates them, weight decay and
 PNAO's L1 sparsity term (seed 003 eq. 8) never see them, and PNAO's structured
 pruning (compress.prune, which prunes the output nodes of parameterised layers)
-never selects them (tests/test_frontend.py checks this). They are stored in the
-checkpoint's state dict like any buffer, and rebuilt identically from the spec.
+never selects them (tests/test_frontend.py checks this). They are not stored in
+checkpoints (non-persistent buffers): every load rebuilds them from the spec, so a
+checkpoint cannot carry a front end other than the one its spec describes (copies in
+checkpoints written before this was so are dropped on load).
 
-Cost: the DFT is ~98 % of the front end's multiply-accumulates
-(F x channels x win = 298 x 398 x 400 = 47.4 M MACs for a 3 s window at 16 kHz).
+Cost for a 3 s window at 16 kHz: 20.7 M MACs for the spectrum (step 3) and
+298 x 402 x 64 = 7.7 M for the mel filterbank.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -85,7 +99,7 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax:
 
 
 def dft_basis(win_length: int) -> tuple[np.ndarray, np.ndarray]:
-    """The windowed DFT rows and the bin each row belongs to.
+    """The windowed DFT rows of the textbook framed DFT and the bin each row belongs to.
 
     Returns (basis (R, win_length), bin_of_row (R,)): the cosine rows of bins
     0 .. win/2, then the (negated) sine rows of the bins whose sine is not identically 0.
@@ -100,28 +114,71 @@ def dft_basis(win_length: int) -> tuple[np.ndarray, np.ndarray]:
     return basis, np.concatenate([np.arange(n_bins), sine_bins])
 
 
+def chunked_dft(win_length: int, hop_length: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """The fixed weights of steps 3a and 3b (module docstring).
+
+    Returns (chunk_basis (2B, 1, c), twiddle (2B, 2, taps), c, stride) for the B = win/2 + 3
+    bins k = -1 .. win/2 + 1, rows interleaved (2j: real part, 2j + 1: imaginary part of bin j - 1).
+    """
+    chunk = math.gcd(win_length, hop_length)
+    taps, stride = win_length // chunk, hop_length // chunk
+    bins = np.arange(-1, win_length // 2 + 2, dtype=np.float64)
+    n = np.arange(chunk, dtype=np.float64)
+    angle = 2.0 * np.pi * np.outer(bins, n) / win_length
+    basis = np.empty((2 * len(bins), 1, chunk))
+    basis[0::2, 0] = np.cos(angle)
+    basis[1::2, 0] = -np.sin(angle)
+    phase = -2.0 * np.pi * np.outer(bins, np.arange(taps)) * chunk / win_length  # (B, taps)
+    wr, wi = np.cos(phase), np.sin(phase)
+    twiddle = np.empty((2 * len(bins), 2, taps))
+    twiddle[0::2, 0], twiddle[0::2, 1] = wr, -wi  # real out = Wr Gr - Wi Gi
+    twiddle[1::2, 0], twiddle[1::2, 1] = wi, wr  # imag out = Wi Gr + Wr Gi
+    return basis, twiddle, chunk, stride
+
+
 class LogMelFrontEnd(nn.Module):
     """Raw PCM (B, S) -> normalised log-mel (B, n_mels, F), channel-major (see the module docstring).
 
-    Fixed weights are buffers (never trained, never pruned). `normalize=False` gives the
-    un-normalised log-mel (what `sdk.data.fit_normalization` fits the statistics on).
+    Fixed weights are buffers (never trained, never pruned). `forward(pcm, normalize=False)`
+    gives the un-normalised log-mel (what `sdk.data.fit_normalization` fits the statistics on).
+    `direct=True` computes the spectrum as the textbook framed DFT (one conv1d with
+    kernel = win, stride = hop; 2.3x the MACs), e.g. when gcd(win, hop) is too small to chunk.
     """
 
-    def __init__(self, modality: ModalitySpec):
+    def __init__(self, modality: ModalitySpec, direct: bool | None = None):
         super().__init__()
         if modality.kind != WAVEFORM:
             raise ValueError(f"LogMelFrontEnd needs a 'waveform' modality, got {modality.kind!r} for {modality.name!r}")
-        self.hop_length = modality.hop_length
+        win, hop = modality.win_length, modality.hop_length
+        self.hop_length = hop
         self.n_frames = modality.n_frames
-        basis, bin_of_row = dft_basis(modality.win_length)
-        mel = mel_filterbank(modality.sample_rate, modality.win_length, modality.n_mels, modality.fmin, modality.fmax)
-        self.register_buffer("dft", torch.tensor(basis[:, None, :], dtype=torch.float32))  # (R, 1, win)
-        self.register_buffer("mel", torch.tensor(mel[:, bin_of_row][:, :, None], dtype=torch.float32))  # (n_mels, R, 1)
+        self.direct = bool(direct) if direct is not None else win // math.gcd(win, hop) > 16
+        mel = mel_filterbank(modality.sample_rate, win, modality.n_mels, modality.fmin, modality.fmax)
+        if self.direct:
+            basis, bin_of_row = dft_basis(win)
+            self._fixed("dft", basis[:, None, :])  # (R, 1, win)
+            self._fixed("mel", mel[:, bin_of_row][:, :, None])
+        else:
+            basis, twiddle, self.chunk, self.stride = chunked_dft(win, hop)
+            self.n_bins = win // 2 + 1
+            self._fixed("dft", basis)  # (2B, 1, c)
+            self._fixed("twiddle", twiddle)  # (2B, 2, taps)
+            # rows 2k, 2k + 1 of the windowed spectrum are bin k's real and imaginary parts; the
+            # window's 0.5 / -0.25 weights are applied as 2 X[k] - X[k-1] - X[k+1] = 4 X_w[k], so / 16
+            self._fixed("mel", np.repeat(mel, 2, axis=1)[:, :, None] / 16.0)
         norm = modality.normalization
         mean = np.asarray(norm.mean, np.float32) if norm.mean else np.zeros(modality.n_mels, np.float32)
         std = np.asarray(norm.std, np.float32) if norm.std else np.ones(modality.n_mels, np.float32)
-        self.register_buffer("mean", torch.tensor(mean).reshape(1, -1, 1))
-        self.register_buffer("inv_std", torch.tensor(1.0 / std).reshape(1, -1, 1))
+        self._fixed("mean", mean.reshape(1, -1, 1))
+        self._fixed("inv_std", (1.0 / std).reshape(1, -1, 1))
+
+    def _fixed(self, name: str, value: np.ndarray) -> None:
+        self.register_buffer(name, torch.tensor(value, dtype=torch.float32), persistent=False)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in ("dft", "twiddle", "mel", "mean", "inv_std"):  # older checkpoints stored them: rebuilt from the spec
+            state_dict.pop(prefix + name, None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def n_mels(self) -> int:
@@ -129,7 +186,14 @@ class LogMelFrontEnd(nn.Module):
 
     def mel_power(self, pcm: torch.Tensor) -> torch.Tensor:
         """(B, S) -> (B, n_mels, F): mel-filtered power spectrum (librosa.feature.melspectrogram, center=False)."""
-        spectrum = nn.functional.conv1d(pcm.unsqueeze(1), self.dft, stride=self.hop_length)  # (B, R, F)
+        x = pcm.unsqueeze(1)
+        if self.direct:
+            spectrum = nn.functional.conv1d(x, self.dft, stride=self.hop_length)  # (B, R, F)
+        else:
+            chunks = nn.functional.conv1d(x, self.dft, stride=self.chunk)  # (B, 2B, chunks)
+            frames = nn.functional.conv1d(chunks, self.twiddle, stride=self.stride, groups=self.twiddle.shape[0] // 2)
+            rows = 2 * self.n_bins
+            spectrum = 2 * frames[:, 2 : 2 + rows] - frames[:, 0:rows] - frames[:, 4 : 4 + rows]  # 4 x Hann-windowed
         return nn.functional.conv1d(spectrum * spectrum, self.mel)
 
     def log_mel(self, pcm: torch.Tensor) -> torch.Tensor:
