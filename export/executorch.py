@@ -39,6 +39,20 @@ def _xnnpack_partitioner():
     return XnnpackPartitioner()
 
 
+RELU_OPS = {torch.ops.aten.relu.default, torch.ops.aten.relu_.default}
+
+
+def in_module(node, class_name: str) -> bool:
+    """Whether an exported graph node was traced inside a module of class `class_name`."""
+    stack = node.meta.get("nn_module_stack") or {}
+    return any(isinstance(v, tuple) and len(v) > 1 and class_name in str(v[1]) for v in stack.values())
+
+
+def in_frontend(node) -> bool:
+    """Whether an exported graph node belongs to a waveform modality's LogMelFrontEnd (kept fp32)."""
+    return in_module(node, "LogMelFrontEnd")
+
+
 def quantize_pt2e(model, example_inputs, calibration, quantization: str):
     """PT2E int8 with the XNNPACK quantizer on linear and conv nodes; returns the converted module."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
@@ -51,7 +65,14 @@ def quantize_pt2e(model, example_inputs, calibration, quantization: str):
     # The conv annotator applies the filter to its whole partition (the conv node and its
     # weight and bias nodes), the linear one to the linear node only: let non-call_function
     # nodes through, or no conv is ever annotated and their weights stay fp32.
-    quantizer.set_filter_function(lambda node: node.op != "call_function" or node.target in ANNOTATED_OPS)
+    # The log-mel front end (sdk.frontend) stays fp32: one int8 scale cannot hold a power
+    # spectrum's dynamic range (quiet bands would round to 0 and read log(1e-6)).
+    # In the live face CNN (conv + ReLU blocks), the quantizer annotates conv and ReLU as one
+    # partition: let those ReLUs through too, or its convs stay fp32.
+    quantizer.set_filter_function(
+        lambda node: node.op != "call_function"
+        or (node.target in ANNOTATED_OPS and not in_frontend(node))
+        or (node.target in RELU_OPS and in_module(node, "FaceEncoder")))
     from export.rewrite import linear_recurrence
 
     captured = torch.export.export(linear_recurrence(model), tuple(example_inputs)).module()

@@ -97,6 +97,13 @@ def untranspose_gemm_weights(proto) -> int:
     return done
 
 
+def frontend_nodes(proto) -> list[str]:
+    """Names of the nodes that read a log-mel front-end constant (its DFT and mel convs):
+    they stay fp32 in int8 models (one int8 scale cannot hold a power spectrum's range)."""
+    fixed = {init.name for init in proto.graph.initializer if "frontend" in init.name}
+    return [node.name for node in proto.graph.node if node.name and fixed.intersection(node.input)]
+
+
 def _quantize(source: Path, target: Path, names, calibration, mode: str) -> dict:
     import onnx
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic,
@@ -110,10 +117,12 @@ def _quantize(source: Path, target: Path, names, calibration, mode: str) -> dict
         untranspose_gemm_weights(lean)
         source = source.with_name("lean.onnx")
         onnx.save(lean, str(source))
+        fp32_nodes = frontend_nodes(lean)
         quantize_dynamic(str(source), str(target), op_types_to_quantize=QUANTIZED_OP_TYPES,
-                         weight_type=QuantType.QInt8, per_channel=False)
+                         weight_type=QuantType.QInt8, per_channel=False, nodes_to_exclude=fp32_nodes)
         return {"mode": "dynamic", "ops": QUANTIZED_OP_TYPES, "weights": "int8 per-tensor",
-                "activations": "int8, ranges computed at run time"}
+                "activations": "int8, ranges computed at run time",
+                **({"kept_fp32": f"log-mel front end ({len(fp32_nodes)} nodes)"} if fp32_nodes else {})}
     if not calibration:
         raise ValueError("static int8 needs calibration samples (--calibration N > 0)")
     prepared = source.with_name("prepared.onnx")
@@ -128,6 +137,7 @@ def _quantize(source: Path, target: Path, names, calibration, mode: str) -> dict
 
     quantize_static(str(prepared), str(target), Reader(), quant_format=QuantFormat.QDQ,
                     op_types_to_quantize=QUANTIZED_OP_TYPES, per_channel=True,
+                    nodes_to_exclude=frontend_nodes(onnx.load(str(prepared))),
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                     extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
     return {"mode": "static", "format": "QDQ", "ops": QUANTIZED_OP_TYPES, "weights": "int8 per-channel symmetric",

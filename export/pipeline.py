@@ -12,7 +12,7 @@ from export import verify
 from export.formats import FORMATS
 from export.manifest import build_manifest, check_artifact, finalize
 from export.report import empty_entry
-from export.rewrite import fold_generated_kernels
+from export.rewrite import fold_batch_norms, fold_generated_kernels
 from sdk.atomic import crash_point
 
 #: int8 quantization tried first per format; a static result that fails verification
@@ -68,7 +68,7 @@ def run(model, splits: dict, formats: list[str], precisions: list[str], out: Pat
     ref_metrics = reference.metrics
     torch_latency = verify.latency_ms(lambda xs: model(*[torch.from_numpy(x) for x in xs]), test, repeats=50)
     calib = calibration_samples(train, calibration)
-    exported = fold_generated_kernels(model)  # the reference above stays the model as trained
+    exported = fold_batch_norms(fold_generated_kernels(model))  # the reference above stays the model as trained
     example = calibration_samples(train, 1)[0]
     artifacts, details, fp32_paths = [], {}, {}
     jobs = [(f, p) for f in formats for p in ("fp32", "int8") if p in precisions]
@@ -165,7 +165,7 @@ def export_other_delegates(model, splits: dict, out: Path, names=("coreml", "vul
     """
     from export import executorch
 
-    model = fold_generated_kernels(model)
+    model = fold_batch_norms(fold_generated_kernels(model))
     example = calibration_samples(splits["train"], 1)[0]
     partitioners = executorch.other_partitioners()
     results = {}

@@ -120,3 +120,29 @@ def fold_generated_kernels(model: nn.Module) -> nn.Module:
             del module.generate, module.kernel_map
             module.kernels = types.MethodType(lambda self: self.folded_kernels, module)
     return model
+
+
+def fold_batch_norms(model: nn.Module) -> nn.Module:
+    """A copy with every Conv -> BatchNorm pair of an nn.Sequential folded into one conv (eval
+    statistics), the model itself if it has none (the live face CNN, sdk.layers.FaceEncoder, has them).
+
+    Numerically the same eval-mode function; the PT2E int8 quantizer (ANNOTATED_OPS) then sees
+    plain convs and quantizes their weights, which a conv-batch-norm pattern would keep fp32.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    def pairs(module: nn.Module):
+        for seq in module.modules():
+            if isinstance(seq, nn.Sequential):
+                items = list(seq._modules.items())
+                for (name, conv), (bn_name, bn) in zip(items, items[1:]):
+                    if isinstance(conv, (nn.Conv1d, nn.Conv2d)) and isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                        yield seq, name, bn_name
+
+    if not any(True for _ in pairs(model)):
+        return model
+    model = copy.deepcopy(model).eval()
+    for seq, name, bn_name in list(pairs(model)):
+        seq._modules[name] = fuse_conv_bn_eval(seq._modules[name], seq._modules[bn_name])
+        seq._modules[bn_name] = nn.Identity()
+    return model
