@@ -50,6 +50,10 @@ def example_inputs(spec, seed: int = 0) -> dict:
         if m.kind == "tokens":
             sample[m.name] = rng.integers(3, m.vocab_size, size=m.seq_len)
             continue
+        if m.kind == "waveform":  # PCM: a 220 Hz tone in noise (the log-mel statistics are not PCM's)
+            t = np.arange(m.seq_len) / m.sample_rate
+            sample[m.name] = (0.2 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.normal(size=m.seq_len)).astype(np.float32)
+            continue
         x = rng.normal(size=m.input_shape()).astype(np.float32)
         if m.normalization.mean:
             shape = (-1,) if m.kind == "features" else (-1, 1, 1)
