@@ -36,6 +36,7 @@ all re-entrant).
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import threading
@@ -84,6 +85,10 @@ class RecognitionResult:
     latency_ms: float
     timestamp_ms: float | None = None
     input_timestamps_ms: dict[str, float] = field(default_factory=dict)
+    #: raw-signal inputs only (sdk.live_inputs): absent modality -> "no_speech" | "no_face" | "no_text" |
+    #: "not_given" | "stale"; `details`: VAD frame counts, the face box.
+    absent_reasons: dict[str, str] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def confidence(self) -> float:
@@ -224,10 +229,25 @@ class EmotionRecognizer:
                 f"modalities={self.modality_names}, classes={self.class_names})")
 
     # ------------------------------------------------------------- inference
-    def predict(self, **modalities) -> RecognitionResult:
+    def predict(self, *, image=None, sample_rate: int | None = None, vad: bool | None = None,
+                color_order: str = "rgb", **modalities) -> RecognitionResult:
         """Recognize one sample: each modality an array (steps, *step_shape), a str for a
-        token modality, or None when absent. See the module docstring for the errors."""
+        token modality, or None when absent. See the module docstring for the errors.
+
+        Raw signals (live models, sdk.live_inputs): `image=` a camera frame (face detected and
+        cropped; `color_order="bgr"` for OpenCV frames), `sample_rate=` the rate of the PCM given
+        as the waveform modality (any rate, resampled); with either (or `vad=True`) audio counts
+        only when speech is detected, empty text is absent, and the result's `absent_reasons`
+        says why each absent modality is absent."""
         start = time.perf_counter()
+        reasons, details = {}, {}
+        if vad or image is not None or sample_rate is not None:
+            from sdk.live_inputs import LivePreparer, all_absent_error
+
+            modalities, reasons, details = LivePreparer(self.spec, self._preparer.tokenizers).prepare(
+                modalities, image=image, sample_rate=sample_rate, use_vad=vad is not False, color_order=color_order)
+            if all(modalities.get(n) is None for n in self.spec.modality_names):
+                raise all_absent_error(reasons)
         arrays, presence = self._preparer.arrays(**modalities)
         if presence.shape[0] != 1:
             raise InputError(
@@ -236,8 +256,9 @@ class EmotionRecognizer:
                 kind="batch_too_large",
             )
         logits, gates = self._infer(arrays + [presence])
-        return result_from_outputs(self.spec.class_names, self.spec.modality_names, logits, gates, presence[0],
-                                   latency_ms=(time.perf_counter() - start) * 1e3)
+        result = result_from_outputs(self.spec.class_names, self.spec.modality_names, logits, gates, presence[0],
+                                     latency_ms=(time.perf_counter() - start) * 1e3)
+        return dataclasses.replace(result, absent_reasons=reasons, details=details) if reasons or details else result
 
     def _infer(self, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:

@@ -136,6 +136,29 @@ class StreamingRecognizer:
         self.last_result_ms: float | None = None
         self.results = 0
         self._lock = threading.Lock()
+        self._live = None  # sdk.live_inputs.LiveStream, made at the first push_audio/push_frame/push_text
+
+    # ------------------------------------------------------------- raw signals (live models)
+    def live(self, **rules):
+        """The raw-signal front of this stream (sdk.live_inputs.LiveStream: VAD, face detection,
+        per-modality staleness); `rules` (audio_stale_ms, frame_stale_ms, text_stale_ms) set it up."""
+        if self._live is None or rules:
+            from sdk.live_inputs import LiveStream
+
+            self._live = LiveStream(self, **rules)
+        return self._live
+
+    def push_audio(self, chunk, timestamp_ms: float, sample_rate: int | None = None):
+        """PCM as it arrives (any dtype/rate, see sdk.live_inputs.LiveStream.push_audio)."""
+        return self.live().push_audio(chunk, timestamp_ms, sample_rate)
+
+    def push_frame(self, frame, timestamp_ms: float, color_order: str = "rgb"):
+        """A camera frame: face detected and cropped (sdk.live_inputs.LiveStream.push_frame)."""
+        return self.live().push_frame(frame, timestamp_ms, color_order)
+
+    def push_text(self, text: str, timestamp_ms: float):
+        """Typed or transcribed text; "" clears it (sdk.live_inputs.LiveStream.push_text)."""
+        return self.live().push_text(text, timestamp_ms)
 
     # ------------------------------------------------------------- input
     def push(self, modality: str, steps, timestamp_ms: float):
@@ -203,12 +226,14 @@ class StreamingRecognizer:
     def _emit(self, timestamp_ms: float):
         """A result from the current windows (called under the lock; the callback is not called here)."""
         present = self.windows.windows(timestamp_ms)
+        reasons = self._live.absent(present, timestamp_ms) if self._live is not None else {}
         if all(v is None for v in present.values()):
             return None
         result = self.recognizer.predict(**present)
         result = dataclasses.replace(
             result, timestamp_ms=timestamp_ms,
             input_timestamps_ms={n: self.last_push_ms[n] for n, v in present.items() if v is not None},
+            **({"absent_reasons": reasons} if reasons else {}),
         )
         self.last_result_ms = timestamp_ms
         self.results += 1
