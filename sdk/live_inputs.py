@@ -301,7 +301,7 @@ class LiveStream:
         for name in list(present):
             stale_ms, reason = rules.get(name, (None, None))
             if name not in last:
-                reason = reason or NOT_GIVEN
+                reason = reason if reason in (NO_FACE, NO_TEXT) else NOT_GIVEN
             elif present[name] is None or (stale_ms is not None and timestamp_ms - last[name] > stale_ms):
                 reason = reason if reason in (NO_FACE, NO_TEXT) else STALE
             if reason:
