@@ -173,7 +173,7 @@ def probe(backend: str, path: Path, manifest: dict, sha256: str | None = None) -
     env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     try:
         done = subprocess.run([sys.executable, "-m", "sdk.runtime.probe", backend, str(path)],
-                              input=json.dumps(manifest), capture_output=True, text=True, env=env,
+                              input=json.dumps(manifest).encode(), capture_output=True, env=env,
                               timeout=PROBE_TIMEOUT_S)
     except subprocess.TimeoutExpired as err:
         raise _artifact_error(f"{path}: loading and running it once did not finish in {PROBE_TIMEOUT_S:.0f} s "
@@ -185,17 +185,19 @@ def probe(backend: str, path: Path, manifest: dict, sha256: str | None = None) -
             f"{path}: the {backend} runtime crashed ({name}) loading and running it once in a separate process "
             f"(this process is unharmed); the file is corrupt or crafted (its sha256 matches the manifest, so the "
             f"manifest was rewritten too, or integrity checking is off); {_FIX}")
-    verdict = _last_json(done.stdout)
+    # A runtime may log raw bytes of the damaged file: decode leniently.
+    stdout, stderr = (done.stdout or b"").decode(errors="replace"), (done.stderr or b"").decode(errors="replace")
+    verdict = _last_json(stdout)
     if done.returncode != 0 or verdict is None:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        tail = (stderr or stdout).strip().splitlines()[-3:]
         raise _artifact_error(f"{path}: the {backend} runtime failed on it in a separate process "
                               f"(exit {done.returncode}: {' | '.join(tail)[-400:]}); {_FIX}")
     if verdict.get("kind") == "backend":
         raise BackendError(verdict["error"])
+    if backend == "onnx" and "digest" in verdict:  # it loaded: an edited manifest is named as such first
+        check_binding(path, manifest, verdict["digest"])
     if not verdict.get("ok"):
         raise _artifact_error(f"{path}: {verdict.get('error', 'rejected')}; {_FIX}")
-    if backend == "onnx":
-        check_binding(path, manifest, verdict.get("digest"))
     with _verdicts_lock:
         _verdicts[key] = "ok"
 
@@ -224,14 +226,17 @@ def _child(backend: str, path: str) -> dict:
         return {"ok": False, "kind": "backend" if missing else "artifact", "error": f"cannot be loaded: {err}"}
     except Exception as err:  # noqa: BLE001 - any failure of the runtime on this file is the file's
         return {"ok": False, "kind": "artifact", "error": f"cannot be loaded: {type(err).__name__}: {err}"}
+    digest = {"digest": getattr(run, "metadata", {}).get("emoedge.manifest_digest")}
     try:
         logits, gates = _run_self_test(run, manifest)
     except Exception as err:  # noqa: BLE001
-        return {"ok": False, "kind": "artifact", "error": f"running it failed: {type(err).__name__}: {err}"}
+        return {"ok": False, "kind": "artifact", "error": f"running it failed: {type(err).__name__}: {err}",
+                **digest}
     differs = compare_self_test(manifest["self_test"], logits, gates)
     if differs:
-        return {"ok": False, "kind": "artifact", "error": f"{differs} (corrupted weights or a different model)"}
-    return {"ok": True, "digest": getattr(run, "metadata", {}).get("emoedge.manifest_digest")}
+        return {"ok": False, "kind": "artifact", "error": f"{differs} (corrupted weights or a different model)",
+                **digest}
+    return {"ok": True, **digest}
 
 
 if __name__ == "__main__":
