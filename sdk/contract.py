@@ -36,7 +36,7 @@ from sdk.tokenizer import WordTokenizer
 
 CONTRACT_VERSION = 1
 FILES = ("input_packing.json", "tokenizer.json", "results.json", "latency_stats.json", "energy.json",
-         "ring_buffer.json")
+         "ring_buffer.json", "face_crop.json", "vad.json")
 #: |actual - expected| <= abs + rel * |expected| for every float in a file.
 TOLERANCE = {"abs": 1e-6, "rel": 1e-6}
 TOOLS_NOTE = {"emoedge": "contract vectors: a manifest from build_manifest without an artifact"}
@@ -445,6 +445,120 @@ def check_ring_buffer(case: dict, specs: dict[str, ModelSpec]) -> list[str]:
     return problems
 
 
+# ------------------------------------------------------------------ face crop rule (sdk.face)
+def face_crop_cases() -> list[dict]:
+    """sdk.face.crop_face on fixed images: gray / RGB / RGBA; box inside, fractional, partly
+    outside (edge clamp), smaller than 48 (upscale) and larger (downscale); a zero-width box."""
+    from sdk.face import crop_face
+
+    rng = np.random.default_rng(16)
+    small = rng.integers(0, 256, (20, 24), dtype=np.uint8)
+    rgb = rng.integers(0, 256, (18, 22, 3), dtype=np.uint8)
+    rgba = rng.integers(0, 256, (16, 16, 4), dtype=np.uint8)
+    large = rng.integers(0, 256, (60, 64), dtype=np.uint8)
+    cases = []
+    for name, image, box in (("gray, box inside (upscale)", small, [4.0, 3.0, 12.0, 14.0]),
+                             ("gray, fractional box", small, [2.25, 1.5, 10.75, 9.5]),
+                             ("gray, box partly outside (edge clamp)", small, [-5.0, 10.0, 16.0, 16.0]),
+                             ("rgb, box inside", rgb, [3.0, 2.0, 14.0, 12.0]),
+                             ("rgba, alpha ignored, box past the right edge", rgba, [8.5, 0.0, 12.0, 12.0]),
+                             ("gray, box larger than 48 (downscale)", large, [3.0, 2.0, 56.0, 54.0]),
+                             ("gray, zero-width box", small, [4.0, 3.0, 0.0, 10.0])):
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        case = {"name": name, "image": {"height": int(image.shape[0]), "width": int(image.shape[1]),
+                                        "channels": channels, "data": image.reshape(-1).tolist()}, "box": box}
+        try:
+            crop = crop_face(image, box)
+            case["expected"] = {"shape": list(crop.shape), "data": crop.reshape(-1).tolist()}
+        except ValueError:
+            case["expected"] = {"error": "invalid_box"}
+        cases.append(case)
+    return cases
+
+
+def check_face_crop(case: dict) -> list[str]:
+    from sdk.face import crop_face
+
+    img = case["image"]
+    shape = (img["height"], img["width"]) + (() if img["channels"] == 1 else (img["channels"],))
+    image = np.asarray(img["data"], np.uint8).reshape(shape)
+    try:
+        crop = crop_face(image, case["box"])
+    except ValueError:
+        return [] if case["expected"] == {"error": "invalid_box"} else ["raised invalid_box"]
+    if "error" in case["expected"]:
+        return [f"expected error {case['expected']['error']}, got a crop"]
+    if list(crop.shape) != case["expected"]["shape"] or crop.reshape(-1).tolist() != case["expected"]["data"]:
+        return ["crop bytes differ"]
+    return []
+
+
+# ------------------------------------------------------------------ VAD decisions (sdk.vad)
+#: Silero VAD's probabilities depend on the runtime's float kernels: compared with this tolerance.
+VAD_TOLERANCE = {"abs": 2e-3, "rel": 0.0}
+
+
+def vad_cases() -> list[dict]:
+    """Silero VAD (sdk.vad) on fixed 16 kHz int16 PCM -> per-frame probabilities and the decision;
+    and the segment rule on fixed probability sequences -> segments and the decision."""
+    from sdk import vad
+
+    rng = np.random.default_rng(16)
+    t = np.arange(8000) / 16000.0
+    signals = {
+        "silence 0.5 s": np.zeros(8000, np.int16),
+        "white noise 0.5 s at -40 dBFS": np.round(rng.normal(0, 328, 8000)).astype(np.int16),
+        "220 Hz tone 0.5 s at -10 dBFS": np.round(10362 * np.sin(2 * np.pi * 220 * t)).astype(np.int16),
+        "clicks 0.6 s (one per 100 ms), last frame zero-padded": np.where(np.arange(9600) % 1600 == 0, 20000,
+                                                                          0).astype(np.int16),
+    }
+    cases = []
+    for name, pcm in signals.items():
+        x = pcm.astype(np.float32) / np.float32(32768.0)
+        speech, probs = vad.detect(x)
+        pcm_json = {"shape": [len(pcm)], "dtype": "int16", "data": pcm.tolist()}
+        cases.append({"name": name, "pcm": pcm_json, "expected": {
+            "probabilities": [round(float(p), 6) for p in probs], "speech": speech,
+            "segments": [[s.start_frame, s.end_frame] for s in vad.segments(probs)]}})
+    rules = {
+        "8 frames >= 250 ms: speech": [0.0] * 3 + [0.9] * 8 + [0.0] * 5,
+        "7 frames < 250 ms: dropped": [0.0] * 3 + [0.9] * 7 + [0.0] * 5,
+        "a 2-frame dip (< 100 ms) does not split": [0.9] * 5 + [0.1] * 2 + [0.9] * 5 + [0.0] * 6,
+        "a 4-frame gap splits; the short second part is dropped": [0.9] * 9 + [0.1] * 4 + [0.9] * 6,
+        "0.4 (between 0.35 and 0.5) neither starts nor ends": [0.4] * 20 + [0.6] + [0.4] * 10 + [0.0] * 4,
+        "speech running to the end": [0.0] * 2 + [0.55] * 10,
+        "exactly 0.5 starts, exactly 0.35 continues": [0.5] + [0.35] * 9 + [0.2] * 4,
+    }
+    for name, probs in rules.items():
+        cases.append({"name": name, "probabilities": probs, "expected": {
+            "speech": vad.has_speech(np.asarray(probs)),
+            "segments": [[s.start_frame, s.end_frame] for s in vad.segments(np.asarray(probs))]}})
+    return cases
+
+
+def check_vad(case: dict) -> list[str]:
+    from sdk import vad
+
+    expected = case["expected"]
+    if "pcm" in case:
+        x = np.asarray(case["pcm"]["data"], np.int16).astype(np.float32) / np.float32(32768.0)
+        speech, probs = vad.detect(x)
+        problems = []
+        e = np.asarray(expected["probabilities"], np.float64)
+        if probs.shape != e.shape or np.abs(probs - e).max() > VAD_TOLERANCE["abs"]:
+            problems.append("probabilities differ")
+        seen = {"speech": speech, "segments": [[s.start_frame, s.end_frame] for s in vad.segments(probs)]}
+    else:
+        probs = np.asarray(case["probabilities"], np.float64)
+        problems = []
+        seen = {"speech": vad.has_speech(probs),
+                "segments": [[s.start_frame, s.end_frame] for s in vad.segments(probs)]}
+    for key, value in seen.items():
+        if value != expected[key]:
+            problems.append(f"{key}: {value}, expected {expected[key]}")
+    return problems
+
+
 # ------------------------------------------------------------------ files
 def _close(actual, expected) -> bool:
     a, e = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
@@ -479,6 +593,22 @@ def generate() -> dict[str, Any]:
     files["ring_buffer.json"] = {**header, "about": "per-modality ring buffers of seq_len steps with staleness: "
                                  "push / windows / clear operations and what each observes",
                                  "cases": ring_buffer_cases(specs)}
+    from sdk import face, vad
+
+    files["face_crop.json"] = {**header, "tolerance": {"abs": 0, "rel": 0}, "size": face.FACE_SIZE,
+                               "margin": face.MARGIN,
+                               "about": "image (uint8, gray/RGB/RGBA) + face box [left, top, width, height] -> the "
+                               "48x48 uint8 crop of sdk.face.crop_face (bytes must match exactly) or invalid_box",
+                               "cases": face_crop_cases()}
+    files["vad.json"] = {**header, "tolerance": VAD_TOLERANCE,
+                         "about": "Silero VAD (silero_vad.onnx from the silero-vad wheel): 16 kHz int16 PCM (/32768) "
+                         "-> per-frame speech probabilities (512-sample frames, 64-sample context, state carried; a "
+                         "partial last frame zero-padded) and the decision; the segment rule alone on fixed "
+                         "probabilities (see rule)",
+                         "rule": {"frame": vad.FRAME, "context": vad.CONTEXT, "sample_rate": vad.SAMPLE_RATE,
+                                  "threshold": vad.THRESHOLD, "neg_threshold": vad.NEG_THRESHOLD,
+                                  "min_speech_ms": vad.MIN_SPEECH_MS, "min_silence_ms": vad.MIN_SILENCE_MS},
+                         "cases": vad_cases()}
     return files
 
 
@@ -532,6 +662,8 @@ def check(directory: Path) -> dict[str, list[str]]:
     run("latency_stats.json", lambda c, d: check_latency(c))
     run("energy.json", lambda c, d: check_energy(c))
     run("ring_buffer.json", lambda c, d: check_ring_buffer(c, specs))
+    run("face_crop.json", lambda c, d: check_face_crop(c))
+    run("vad.json", lambda c, d: check_vad(c))
     return problems
 
 

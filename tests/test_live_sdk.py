@@ -306,3 +306,29 @@ def test_timeline_cli_on_a_tiny_recording(tiny_model_dir, tmp_path, capsys):
     assert points[-1]["present"] == [] and points[-1]["absent_reasons"]["video"] == "no_face"
     assert points[-1]["absent_reasons"]["text"] == "no_text"
     assert data["summary"]["audio_present_fraction"] == 0.0
+
+
+# ------------------------------------------------------------------ contract entries
+def test_contract_face_crop_and_vad_vectors_catch_a_change():
+    import copy
+
+    from sdk import contract
+
+    root = Path(__file__).resolve().parent.parent / "contract"
+    crop = json.loads((root / "face_crop.json").read_text())
+    assert {c["expected"].get("error") for c in crop["cases"]} == {None, "invalid_box"}
+    assert {c["image"]["channels"] for c in crop["cases"]} == {1, 3, 4}
+    assert all(contract.check_face_crop(c) == [] for c in crop["cases"])
+    broken = copy.deepcopy(crop["cases"][0])
+    broken["expected"]["data"][100] ^= 1
+    assert contract.check_face_crop(broken) == ["crop bytes differ"]
+    doc = json.loads((root / "vad.json").read_text())
+    assert doc["rule"]["threshold"] == vad.THRESHOLD and doc["rule"]["frame"] == vad.FRAME
+    assert all(contract.check_vad(c) == [] for c in doc["cases"])
+    assert {c["expected"]["speech"] for c in doc["cases"]} == {True, False}
+    pcm = copy.deepcopy(next(c for c in doc["cases"] if "pcm" in c))
+    pcm["expected"]["probabilities"][0] += 0.01
+    assert contract.check_vad(pcm) == ["probabilities differ"]
+    rule = copy.deepcopy(next(c for c in doc["cases"] if "probabilities" in c and c["expected"]["speech"]))
+    rule["expected"]["speech"] = False
+    assert contract.check_vad(rule)
