@@ -252,7 +252,8 @@ def prepare(tools: list[str], work: Path, log: Path) -> dict[str, Tool]:
     """Two tiny checkpoints A (seed 1) and B (seed 2), and each tool's previous run from A."""
     work.mkdir(parents=True, exist_ok=True)
     bases = {}
-    for name, seed in (("A", "1"), ("B", "2")):
+    needed = (("A", "1"), ("B", "2")) if set(tools) - {"train"} else (("A", "1"),)  # train's new run starts from data
+    for name, seed in needed:
         bases[name] = work / "bases" / name
         if not (bases[name] / "model.pt").is_file():
             run_module("sdk.train", ["--dataset", "synthetic", "--out", str(bases[name]), *TINY, "--seed", seed], log)
@@ -383,7 +384,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(f"{name}: {summary[name]}", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"summary": summary, "points": rows}, indent=1) + "\n")
+        from sdk.atomic import write_json
+
+        write_json(args.json, {"summary": summary, "points": rows}, indent=1)
     bad = any(s["mix"] or s["final_run"] != "new" or s["final_leftovers"] for s in summary.values())
     return 1 if bad else 0
 
