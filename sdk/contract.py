@@ -5,7 +5,8 @@
 
 Every expected value is computed by the SDK's own code (export.manifest.build_manifest,
 sdk.inputs.InputPreparer, sdk.tokenizer.WordTokenizer, sdk.runtime.recognizer.result_from_outputs,
-sdk.bench.latency_stats, sdk.energy.energy_per_inference, sdk.runtime.streaming.ModalityWindows);
+sdk.bench.latency_stats, sdk.energy.energy_per_inference, sdk.runtime.streaming.ModalityWindows,
+sdk.face.crop_face, sdk.vad; manifest_parsing.json: sdk.spec.ModelSpec.from_dict);
 the inputs are drawn from fixed seeds and chosen to be exact in float32 (multiples of
 1/32), so regenerating gives byte-identical files. contract/README.md describes the
 format for the other languages.
@@ -26,17 +27,18 @@ import numpy as np
 from export.manifest import build_manifest
 from sdk.bench import StatsError, latency_stats
 from sdk.data.synthetic import CLASS_NAMES as SYNTHETIC_CLASSES
+from sdk.data.synthetic import LIVE_CLASS_NAMES
 from sdk.data.synthetic import synthetic_modalities
 from sdk.energy import EnergyError, energy_per_inference
 from sdk.inputs import InputError, InputPreparer
 from sdk.runtime.recognizer import result_from_outputs, top_k
 from sdk.runtime.streaming import ModalityWindows
-from sdk.spec import FEATURES, FRAMES, TOKENS, ModalitySpec, ModelSpec, Normalization
+from sdk.spec import FEATURES, FRAMES, TOKENS, WAVEFORM, ModalitySpec, ModelSpec, Normalization
 from sdk.tokenizer import WordTokenizer
 
 CONTRACT_VERSION = 1
 FILES = ("input_packing.json", "tokenizer.json", "results.json", "latency_stats.json", "energy.json",
-         "ring_buffer.json", "face_crop.json", "vad.json")
+         "ring_buffer.json", "face_crop.json", "vad.json", "manifest_parsing.json")
 #: |actual - expected| <= abs + rel * |expected| for every float in a file.
 TOLERANCE = {"abs": 1e-6, "rel": 1e-6}
 TOOLS_NOTE = {"emoedge": "contract vectors: a manifest from build_manifest without an artifact"}
@@ -75,9 +77,44 @@ def tokens_spec() -> ModelSpec:
     return ModelSpec([audio, video, text], list(SYNTHETIC_CLASSES), dataset="contract_tokens")
 
 
+def _mel_normalization(rng: np.random.Generator, n: int) -> Normalization:
+    """Per-mel-band log-mel statistics like a trained live model's (mean below 0, std around 1)."""
+    mean = (rng.integers(-160, 0, size=n) / 16.0).tolist()
+    std = (rng.integers(4, 40, size=n) / 8.0).tolist()
+    return Normalization(mean=[float(v) for v in mean], std=[float(v) for v in std])
+
+
+#: A small vocabulary for the live contract manifests (0 <pad>, 1 <unk>, 2 <sep>).
+LIVE_VOCABULARY = ["<pad>", "<unk>", "<sep>", "i", "am", "so", "happy", "sad", "angry", "today", "not", "."]
+
+
+def live_small_spec() -> ModelSpec:
+    """The live model's kinds (waveform, face frames normalized in the graph, tokens) at a small size:
+    a 480-sample window and 8x8 frames keep the packing vectors short."""
+    rng = np.random.default_rng(4)
+    audio = ModalitySpec("audio", WAVEFORM, 480, sample_rate=16000, normalization=_mel_normalization(rng, 64))
+    video = ModalitySpec("video", FRAMES, 1, channels=1, height=8, width=8, normalize_in_graph=True, encoder="face",
+                         normalization=_normalization(rng, 1))
+    text = ModalitySpec("text", TOKENS, 6, vocabulary=list(LIVE_VOCABULARY))
+    return ModelSpec([audio, video, text], list(LIVE_CLASS_NAMES), dataset="contract_live_small")
+
+
+def live_spec() -> ModelSpec:
+    """The live model's real input sizes: 3 s of 16 kHz PCM, one 48x48 gray face (sdk.face.FACE_SIZE), 24 tokens."""
+    rng = np.random.default_rng(5)
+    audio = ModalitySpec("audio", WAVEFORM, 48000, sample_rate=16000, normalization=_mel_normalization(rng, 64))
+    video = ModalitySpec("video", FRAMES, 1, channels=1, height=48, width=48, normalize_in_graph=True,
+                         encoder="face", normalization=_normalization(rng, 1))
+    text = ModalitySpec("text", TOKENS, 24, vocabulary=list(LIVE_VOCABULARY))
+    return ModelSpec([audio, video, text], list(LIVE_CLASS_NAMES), dataset="contract_live")
+
+
 MANIFESTS = {
     "features_small.json": (features_spec, "executorch", "model_fp32.pte"),
     "synthetic_tokens.json": (tokens_spec, "onnx", "model_fp32.onnx"),
+    # LiteRT: its manifest lists the token input as int32 (the converter narrows int64 inputs).
+    "live_small.json": (live_small_spec, "litert", "model_fp32.tflite"),
+    "live.json": (live_spec, "executorch", "model_fp32.pte"),
 }
 
 
@@ -108,7 +145,7 @@ def tensor(x: np.ndarray) -> dict:
 
 
 def untensor(t: dict) -> np.ndarray:
-    dtype = np.int64 if t["dtype"] == "int64" else np.float32
+    dtype = {"int64": np.int64, "int16": np.int16}.get(t["dtype"], np.float32)  # int16: raw PCM
     return np.asarray([float(v) if isinstance(v, str) else v for v in t["data"]], dtype=dtype).reshape(t["shape"])
 
 
@@ -177,8 +214,44 @@ def packing_cases(specs: dict[str, ModelSpec]) -> list[dict]:
         ("all three, audio longer than seq_len", "synthetic_tokens.json",
          {"audio": raw(ta, 20), "video": raw(tv, 6), "text": {"text": "glimo … it’s so"}}),
     ]
+    cases += live_packing_cases(specs["live_small.json"])
     return [{"name": name, "manifest": manifest, "raw": inputs,
              "expected": packing_expected(specs[manifest], inputs)} for name, manifest, inputs in cases]
+
+
+def live_packing_cases(spec: ModelSpec) -> list[tuple[str, str, dict]]:
+    """Waveform PCM (float, and int16 scaled by 1/32768) cut to or left-padded to the window, raw
+    0..255 face frames (normalized in the graph, so not by the packer), text."""
+    rng = np.random.default_rng(11)
+    video = spec.modality("video")
+
+    def pcm(t: int) -> dict:
+        return tensor(rng.integers(-32, 33, size=t) / 32.0)
+
+    def pcm16(t: int) -> dict:
+        return {"shape": [t], "dtype": "int16", "data": rng.integers(-32768, 32768, size=t).tolist()}
+
+    def face() -> dict:
+        return tensor(rng.integers(0, 256, size=(1, 1, video.height, video.width)).astype(np.float32))
+
+    nan = pcm(20)
+    nan["data"][7] = "NaN"
+    m = "live_small.json"
+    return [
+        ("live: float PCM shorter than the window is left-padded", m,
+         {"audio": pcm(100), "video": face(), "text": {"text": "I am so happy"}}),
+        ("live: float PCM longer than the window keeps the last samples", m,
+         {"audio": pcm(600), "video": None, "text": None}),
+        ("live: int16 PCM is divided by 32768", m, {"audio": pcm16(300), "video": None, "text": {"text": "not sad today"}}),
+        ("live: long int16 PCM keeps the last samples", m, {"audio": pcm16(1000), "video": face()}),
+        ("live: PCM of exactly the window", m, {"audio": pcm(480)}),
+        ("live: a face frame goes in raw (normalized in the graph)", m, {"video": face()}),
+        ("live: text only", m, {"audio": None, "text": {"text": "angry ."}}),
+        ("live: zero samples is not absence", m, {"audio": pcm(0)}),
+        ("live: NaN in PCM", m, {"audio": nan}),
+        ("live: text longer than the window is refused", m, {"text": {"text": "i am so happy today not sad"}}),
+        ("live: every modality absent", m, {"audio": None, "video": None, "text": None}),
+    ]
 
 
 def check_packing(case: dict, specs: dict[str, ModelSpec]) -> list[str]:
@@ -559,6 +632,25 @@ def check_vad(case: dict) -> list[str]:
     return problems
 
 
+# ------------------------------------------------------------------ manifest parsing
+def manifest_facts(manifest: dict) -> dict:
+    """What Python reads from a manifest: format, classes, input dtypes, and per modality its kind,
+    shapes and waveform/face fields (the mobile parsers must read the same)."""
+    spec = spec_of(manifest)
+    modalities = [{"name": m.name, "kind": m.kind, "seq_len": m.seq_len, "step_shape": list(m.step_shape()),
+                   "input_shape": [1, *m.input_shape()], "sample_rate": m.sample_rate, "win_length": m.win_length,
+                   "hop_length": m.hop_length, "n_mels": m.n_mels, "fmin": float(m.fmin), "fmax": float(m.fmax),
+                   "n_frames": m.n_frames, "normalize_in_graph": m.normalize_in_graph, "encoder": m.encoder,
+                   "normalization_size": len(m.normalization.mean)} for m in spec.modalities]
+    return {"format": manifest["format"], "class_names": list(spec.class_names),
+            "input_dtypes": {i["name"]: i["dtype"] for i in manifest["inputs"]}, "modalities": modalities}
+
+
+def check_manifest_parsing(case: dict, manifests_by_name: dict[str, dict]) -> list[str]:
+    actual = manifest_facts(manifests_by_name[case["manifest"]])
+    return [] if actual == case["expected"] else [f"{actual}, expected {case['expected']}"]
+
+
 # ------------------------------------------------------------------ files
 def _close(actual, expected) -> bool:
     a, e = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
@@ -609,6 +701,10 @@ def generate() -> dict[str, Any]:
                                   "threshold": vad.THRESHOLD, "neg_threshold": vad.NEG_THRESHOLD,
                                   "min_speech_ms": vad.MIN_SPEECH_MS, "min_silence_ms": vad.MIN_SILENCE_MS},
                          "cases": vad_cases()}
+    files["manifest_parsing.json"] = {**header, "about": "each manifest in manifests/ -> what Python reads from it "
+                                      "(format, classes, input dtypes, modality kinds, shapes, waveform/face fields)",
+                                      "cases": [{"manifest": name, "expected": manifest_facts(m)}
+                                                for name, m in mans.items()]}
     return files
 
 
@@ -664,6 +760,7 @@ def check(directory: Path) -> dict[str, list[str]]:
     run("ring_buffer.json", lambda c, d: check_ring_buffer(c, specs))
     run("face_crop.json", lambda c, d: check_face_crop(c))
     run("vad.json", lambda c, d: check_vad(c))
+    run("manifest_parsing.json", lambda c, d: check_manifest_parsing(c, mans))
     return problems
 
 

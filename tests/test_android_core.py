@@ -1,7 +1,12 @@
 """The Android demo's plain-Kotlin core: compiled with the Kotlin 2.x compiler (npm kotlin-compiler), its JUnit 4
-tests run (ContractTest passes every contract/ vector), the ExecuTorch layer compiles against the real ExecuTorch
-Android Java API classes, ktlint is clean over android_demo/, and a report the Kotlin core writes renders with
-`python -m sdk.device report`.
+tests run (ContractTest passes every contract/ vector, the live face-crop and manifest vectors included; LiveTest
+covers the live path and the issue-16 app fixes), the ExecuTorch layer compiles against the real ExecuTorch
+Android Java API classes and checks loadMethod's status, ktlint is clean over android_demo/, and a report the Kotlin
+core writes renders with `python -m sdk.device report`.
+
+Not compiled here (no android.jar, AndroidX, MediaPipe, LiteRT or ONNX Runtime jars reachable from PyPI or npm):
+MainActivity (AudioRecord, CameraX, MediaPipe), BenchmarkActivity, ModelAssets and the LiteRT/ONNX runners;
+`test_the_app_wires_the_fixed_core_paths` checks their sources call the tested core functions.
 
 Toolchain: `bash .ci/setup-android.sh` (into .tools/). Without it these tests skip, except under CI (the CI
 environment variable set), where a missing toolchain fails: CI must never silently skip them.
@@ -92,8 +97,12 @@ def test_the_executorch_layer_compiled_against_the_real_api(build):
     listing = subprocess.run(["javap", "-c", "-p", "-cp", f"{classes_dir}:{EXECUTORCH_JAR}:{STDLIB}", str(compiled)],
                              capture_output=True, text=True, timeout=60).stdout
     for call in ("org/pytorch/executorch/Module.load", "org/pytorch/executorch/Module.forward",
-                 "org/pytorch/executorch/Tensor.fromBlob", "org/pytorch/executorch/EValue.from"):
+                 "org/pytorch/executorch/Tensor.fromBlob", "org/pytorch/executorch/EValue.from",
+                 "org/pytorch/executorch/Module.loadMethod", "ai/emoedge/core/ExecuTorchStatus.check",
+                 "ai/emoedge/core/PackedInputs.typedFor"):
         assert call in listing, call
+    # loadMethod's status is checked after the call (a failed load is reported at open time, issue 16).
+    assert listing.index("org/pytorch/executorch/Module.loadMethod") < listing.index("ai/emoedge/core/ExecuTorchStatus.check")
     source = EXECUTORCH_LAYER.read_text()
     assert "import android." not in source and "import androidx." not in source
 
@@ -107,6 +116,53 @@ def test_contract_test_fails_on_a_changed_vector(build, tmp_path):
     (copy / "results.json").write_text(json.dumps(results))
     done = junit(build, "ai.emoedge.core.ContractTest", contract=copy)
     assert done.returncode != 0 and "probabilities" in done.stdout, done.stdout[-2000:]
+
+
+def test_contract_test_fails_on_a_changed_face_crop_byte(build, tmp_path):
+    """The face-crop vectors are compared byte for byte: one changed expected byte fails ContractTest.faceCrop."""
+    copy = tmp_path / "contract"
+    shutil.copytree(ROOT / "contract", copy)
+    crops = json.loads((copy / "face_crop.json").read_text())
+    case = next(c for c in crops["cases"] if "data" in c["expected"])
+    case["expected"]["data"][100] = (case["expected"]["data"][100] + 1) % 256
+    (copy / "face_crop.json").write_text(json.dumps(crops))
+    done = junit(build, "ai.emoedge.core.ContractTest", contract=copy)
+    assert done.returncode != 0 and "faceCrop" in done.stdout and case["name"] in done.stdout, done.stdout[-2000:]
+
+
+def test_the_app_ships_the_executorch_release_that_exports():
+    """gradle.properties' executorch-android version is the executorch the Python exporter pins (pyproject.toml)."""
+    pinned = re.search(r'"executorch==([0-9.]+)"', (ROOT / "pyproject.toml").read_text())
+    shipped = re.search(r"^executorchVersion=(\S+)$", (DEMO / "gradle.properties").read_text(), re.M)
+    assert pinned and shipped, "executorch pin or executorchVersion not found"
+    assert shipped.group(1) == pinned.group(1), (
+        f"the app ships executorch-android {shipped.group(1)} but the exporter writes .pte with executorch "
+        f"{pinned.group(1)}: set executorchVersion={pinned.group(1)} in android_demo/gradle.properties")
+    build_file = (DEMO / "app" / "build.gradle.kts").read_text()
+    assert 'implementation("org.pytorch:executorch-android:$executorchVersion")' in build_file
+
+
+def test_the_app_wires_the_fixed_core_paths():
+    """Source checks of the app files CI cannot compile: they drive the tested core, not their own copies of it.
+
+    Each line is one issue-16 fix whose logic LiveTest covers; this only checks the app calls it."""
+    app = DEMO / "app" / "src" / "main" / "java" / "ai" / "emoedge" / "demo"
+    main = (app / "MainActivity.kt").read_text()
+    runtimes = (app / "runtime" / "Runtimes.kt").read_text()
+    # Permission results start the sensors (not a one-shot check at start-up).
+    assert "registerForActivityResult(ActivityResultContracts.RequestMultiplePermissions())" in main
+    assert "CapturePlan.decide(" in main and "override fun onResume()" in main
+    # Text, replay, face and PCM go through LiveInputs (replace, not append).
+    for call in ("live?.onText(", "l.onReplay(", "l.onFace(", "live?.onPcm16("):
+        assert call in main, call
+    assert "windows?.add(" not in main
+    # Face: upright + mirrored plane, MediaPipe boxes, the shared crop rule.
+    for call in ("GrayImage.fromPlane(", "imageInfo.rotationDegrees", "FaceDetector.createFromOptions(", "FaceCrop.crop("):
+        assert call in main, call
+    # A failed load is shown instead of crashing at the first prediction.
+    assert "Runtimes.open(file, m)" in main and "catch (e: Exception)" in main
+    # LiteRT and ONNX feed the manifest's dtypes (int32 token ids for LiteRT).
+    assert runtimes.count("typedFor(manifest)") == 2 and "IntBuffer.wrap(t.ints)" in runtimes
 
 
 def test_a_kotlin_report_renders_on_the_host(build, tmp_path):

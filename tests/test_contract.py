@@ -50,6 +50,10 @@ def test_a_changed_expectation_is_caught():
     energy = json.loads((CONTRACT / "energy.json").read_text())["cases"][0]
     energy["expected"]["below_baseline"] = True
     assert contract.check_energy(energy)
+    facts = json.loads((CONTRACT / "manifest_parsing.json").read_text())["cases"][-1]
+    facts["expected"]["input_dtypes"]["text"] = "int16"
+    mans = {n: json.loads((CONTRACT / "manifests" / n).read_text()) for n in contract.MANIFESTS}
+    assert contract.check_manifest_parsing(facts, mans)
 
 
 def test_vectors_cover_what_the_issue_asks_for():
@@ -70,7 +74,7 @@ def test_vectors_cover_what_the_issue_asks_for():
                 assert not any(inputs[name]["data"]), (c["name"], name)
     manifests = [json.loads(p.read_text()) for p in sorted((CONTRACT / "manifests").glob("*.json"))]
     kinds = {m["kind"] for man in manifests for m in man["spec"]["modalities"]}
-    assert kinds == {"features", "frames", "tokens"}
+    assert kinds == {"features", "frames", "tokens", "waveform"}
     tokenizer = json.loads((CONTRACT / "tokenizer.json").read_text())["cases"]
     assert any(1 in c["expected"].get("ids", []) for c in tokenizer)  # out-of-vocabulary words
     assert any(len(c["expected"].get("ids", [])) > c["max_len"] for c in tokenizer)  # truncation

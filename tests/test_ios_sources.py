@@ -52,12 +52,16 @@ REQUIRED = [
     "Sources/EmoEdgeCore/ModalityWindows.swift",
     "Sources/EmoEdgeCore/LatencyStats.swift",
     "Sources/EmoEdgeCore/Energy.swift",
+    "Sources/EmoEdgeCore/FaceCrop.swift",
+    "Sources/EmoEdgeCore/Live.swift",
     "App/EmoEdgeDemoApp.swift",
     "App/ContentView.swift",
     "App/Runtimes/ExecuTorchRuntime.swift",
     "App/Runtimes/LiteRTRuntime.swift",
     "Benchmarks/ArtifactBenchmarkTests.swift",
     "Tests/EmoEdgeCoreTests/ManifestContractTests.swift",
+    "Tests/EmoEdgeCoreTests/LiveContractTests.swift",
+    "Tests/EmoEdgeCoreTests/LiveUnitTests.swift",
 ]
 
 
@@ -316,3 +320,21 @@ def test_the_key_extractors_see_a_change(tmp_path):
     assert "size" in keys and "size_bytes" not in keys
     kotlin = kotlin_keys('val a = root["format"].str("f")\nval b = spec["dataset"]\nval c = m["seq_len"]\n')
     assert kotlin["manifest"] == {"format"} and kotlin["spec"] == {"dataset"} and kotlin["modality"] == {"seq_len"}
+
+
+def test_the_app_links_the_executorch_release_that_exports():
+    """project.yml's ExecuTorch Swift package branch is swiftpm-<the executorch the Python exporter pins>."""
+    pinned = re.search(r'"executorch==([0-9.]+)"', (ROOT / "pyproject.toml").read_text())
+    branch = re.search(r"^\s*branch:\s*(\S+)\s*$", (IOS / "project.yml").read_text(), re.M)
+    assert pinned and branch, "executorch pin or the package branch not found"
+    assert branch.group(1) == f"swiftpm-{pinned.group(1)}", (
+        f"project.yml links ExecuTorch {branch.group(1)} but the exporter writes .pte with executorch "
+        f"{pinned.group(1)}: use branch swiftpm-{pinned.group(1)}")
+
+
+def test_the_contract_tests_read_the_live_vectors():
+    """The XCTest suite reads the live contract files (parsed, not run, here: no Swift compiler)."""
+    tests = "\n".join(p.read_text() for p in (IOS / "Tests" / "EmoEdgeCoreTests").glob("*.swift"))
+    for name in ("face_crop.json", "manifest_parsing.json", "input_packing.json", "live_small.json"):
+        assert f'"{name}"' in tests, name
+    assert "case \"int16\": return .pcm16(" in tests

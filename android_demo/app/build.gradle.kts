@@ -7,6 +7,7 @@ plugins {
 val executorchVersion: String by project
 val litertVersion: String by project
 val onnxruntimeVersion: String by project
+val mediapipeVersion: String by project
 
 android {
     namespace = "ai.emoedge.demo"
@@ -55,7 +56,7 @@ dependencies {
     implementation("com.microsoft.onnxruntime:onnxruntime-android:$onnxruntimeVersion")
     // executorch-android's native code needs these at runtime
     implementation("com.facebook.soloader:soloader:0.10.5")
-    implementation("com.facebook.fbjni:fbjni:0.5.1")
+    implementation("com.facebook.fbjni:fbjni:0.7.0") // what executorch-android 1.5.1 depends on
 
     implementation(platform("androidx.compose:compose-bom:2024.09.03"))
     implementation("androidx.compose.ui:ui")
@@ -67,6 +68,8 @@ dependencies {
     implementation("androidx.camera:camera-camera2:$camerax")
     implementation("androidx.camera:camera-lifecycle:$camerax")
     implementation("androidx.camera:camera-view:$camerax")
+    // The face detector for the live video modality (BlazeFace short range, assets/blaze_face_short_range.tflite).
+    implementation("com.google.mediapipe:tasks-vision:$mediapipeVersion")
 }
 
 // `./gradlew :app:copyModelAssets -Pmodels=../dist/mosi -Pdataset=mosi` runs the copy script

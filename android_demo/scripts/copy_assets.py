@@ -10,6 +10,10 @@ only, absent modalities as null, with the label) for the modalities a phone cann
 compute (MOSI's openSMILE/COVAREP audio and 3D-CNN/Facet video features, GloVe text
 vectors). The app replays them and says so on screen. Run from the repository root
 with the project's venv (it reads the dataset with sdk.data).
+
+A live model's face modality needs MediaPipe's face detector model in the assets:
+`--face-model blaze_face_short_range.tflite` copies a downloaded file to
+assets/blaze_face_short_range.tflite (README, "Run it on your phone", step 2).
 """
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ import numpy as np
 
 ASSETS = Path(__file__).resolve().parent.parent / "app" / "src" / "main" / "assets"
 SUFFIXES = (".pte", ".tflite", ".onnx")
+#: The asset name MainActivity opens with MediaPipe's FaceDetector.
+FACE_MODEL = "blaze_face_short_range.tflite"
 
 
 def copy_models(models: Path, assets: Path) -> list[Path]:
@@ -65,7 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", help="dataset whose test samples to ship for replay (mosi, synthetic, ...)")
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--assets", type=Path, default=ASSETS)
+    parser.add_argument("--face-model", type=Path,
+                        help=f"MediaPipe's BlazeFace short-range .tflite, copied to assets/{FACE_MODEL} (live models)")
     args = parser.parse_args(argv)
+    if args.face_model is not None:
+        if not args.face_model.is_file():
+            print(f"error: --face-model {args.face_model} is not a file; download blaze_face_short_range.tflite first "
+                  "(android_demo/README.md)", file=sys.stderr)
+            return 2
+        args.assets.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(args.face_model, args.assets / FACE_MODEL)
+        print(f"copied {args.assets / FACE_MODEL}")
     copied = copy_models(args.models, args.assets)
     if not copied:
         print(f"error: no artifacts with manifests under {args.models}; export with `python -m export`", file=sys.stderr)

@@ -39,6 +39,9 @@ struct ContentView: View {
                             VStack(alignment: .leading) {
                                 Text(modality.name)
                                 Text(source(of: modality)).font(.caption).foregroundStyle(.secondary)
+                                if let why = model.absent[modality.name] {
+                                    Text("absent: \(why)").font(.caption).foregroundStyle(.orange)
+                                }
                             }
                         }
                     }
@@ -81,8 +84,11 @@ struct ContentView: View {
     private func source(of modality: ModalitySpec) -> String {
         switch modality.kind {
         case .tokens: return "text field, \(modality.seqLen) tokens max"
-        case .frames: return "camera, \(modality.channels)×\(modality.height)×\(modality.width) per frame"
+        case .frames: return modality.encoder == "face"
+            ? "camera, the largest face cropped to \(modality.height)×\(modality.width) gray"
+            : "camera, \(modality.channels)×\(modality.height)×\(modality.width) per frame"
         case .features: return "replayed features (\(modality.featureDim) per step)"
+        case .waveform: return "microphone, \(modality.sampleRate) Hz, \(Double(modality.seqLen) / Double(max(1, modality.sampleRate))) s window"
         }
     }
 }

@@ -4,17 +4,28 @@ import SwiftUI
 
 /// The demo's state and loop (the Android demo's MainActivity logic): pick a bundled
 /// artifact, capture microphone/camera, gather the switched-on modalities, predict on
-/// a serial queue twice a second, and show emotion, gate weights and latency.
+/// a serial queue twice a second, and show emotion, gate weights, latency and why an absent
+/// modality is absent.
+///
+/// A live model (`waveform`, face `frames`, `tokens`) gets what the phone records, through
+/// `LiveInputs` (EmoEdgeCore, unit-tested): microphone PCM converted to the model's rate slides
+/// through a window of seq_len samples; the largest face Vision finds is cropped by the shared
+/// rule; the text field's whole text replaces the token window. A feature model (MOSI) gets
+/// replayed recorded samples, each replacing the previous one. Capture starts only after the
+/// permission answer (a first launch has none before it).
 @MainActor
 final class DemoViewModel: ObservableObject {
     @Published var choices: [ArtifactChoice] = []
     @Published var selectedID: String = ""
     @Published var enabled: Set<String> = []
-    @Published var text: String = ""
+    @Published var text: String = "" {
+        didSet { textChanged() }
+    }
     @Published var status: String = "Loading models…"
     @Published var problems: [String] = []
     @Published var replayNotice: String?
     @Published var result: RecognitionResult?
+    @Published var absent: [String: String] = [:]
     @Published var expectedLabel: String?
     @Published var latency: LatencyStats?
     @Published var microphoneLevel: Float = -160
@@ -23,15 +34,20 @@ final class DemoViewModel: ObservableObject {
     private var recognizer: EmotionRecognizer?
     private var replay: ReplayFile?
     private var replayIndex = 0
-    private var windows: ModalityWindows?
+    private var live: LiveInputs?
     private var latencies: [Double] = []
     private let microphone = MicrophoneCapture()
+    private var microphoneAllowed = false
+    private var cameraAllowed = false
     let camera = CameraCapture()
     /// ExecuTorch's Module and LiteRT's Interpreter are not thread-safe: one queue runs them.
     private let inference = DispatchQueue(label: "emoedge.inference", qos: .userInitiated)
     private var loop: Task<Void, Never>?
 
     var manifest: ModelManifest? { recognizer?.manifest }
+
+    /// Milliseconds on the monotonic clock (callable from the capture threads).
+    nonisolated private static func nowMs() -> Double { ProcessInfo.processInfo.systemUptime * 1000 }
 
     func start() async {
         let found = RuntimeFactory.bundledArtifacts()
@@ -41,18 +57,13 @@ final class DemoViewModel: ObservableObject {
             status = String(describing: RuntimeError.noArtifacts)
             return
         }
+        // Ask first; start each sensor from its answer.
+        microphoneAllowed = await MicrophoneCapture.requestPermission()
+        if !microphoneAllowed { problems.append("microphone access denied: audio stays absent (Settings > Privacy > Microphone)") }
+        cameraAllowed = await CameraCapture.requestPermission()
+        if !cameraAllowed { problems.append("camera access denied: video stays absent (Settings > Privacy > Camera)") }
+        microphone.onLevel = { [weak self] level in self?.microphoneLevel = level }
         select(first.id)
-        if await MicrophoneCapture.requestPermission() {
-            microphone.onLevel = { [weak self] level in self?.microphoneLevel = level }
-            do { try microphone.start() } catch { problems.append("microphone: \(error.localizedDescription)") }
-        } else {
-            problems.append("microphone access denied (Settings > Privacy > Microphone)")
-        }
-        if await CameraCapture.requestPermission() {
-            startCamera()
-        } else {
-            problems.append("camera access denied (Settings > Privacy > Camera)")
-        }
     }
 
     func select(_ id: String) {
@@ -64,13 +75,15 @@ final class DemoViewModel: ObservableObject {
             let recognizer = try EmotionRecognizer(manifest: choice.manifest, runtime: runtime)
             self.recognizer = recognizer
             enabled = Set(choice.manifest.modalities)
-            windows = try ModalityWindows(modalities: choice.manifest.spec.modalities, staleAfterMs: 2000)
+            live = try LiveInputs(modalities: choice.manifest.spec.modalities, staleAfterMs: 2000)
             loadReplay(for: choice.manifest)
             latencies = []
             latency = nil
             result = nil
             status = "\(runtime.displayName) · \(choice.manifest.artifact)"
-            startCamera()
+            startMicrophone(choice.manifest)
+            startCamera(choice.manifest)
+            textChanged()
             startLoop()
         } catch {
             recognizer = nil
@@ -80,11 +93,19 @@ final class DemoViewModel: ObservableObject {
 
     func toggle(_ modality: String) {
         if enabled.contains(modality) { enabled.remove(modality) } else { enabled.insert(modality) }
+        try? live?.setEnabled(modality, enabled.contains(modality))
+        if modality == manifest?.spec.modalities.first(where: { $0.kind == .tokens })?.name { textChanged() }
     }
 
     /// Modalities whose inputs come from the shipped replay file rather than a sensor.
     func isReplayed(_ modality: ModalitySpec) -> Bool {
         modality.kind == .features
+    }
+
+    /// The text field's whole text replaces the token window on every edit.
+    private func textChanged() {
+        guard let name = manifest?.spec.modalities.first(where: { $0.kind == .tokens })?.name else { return }
+        do { try live?.onText(name, text, timestampMs: Self.nowMs()) } catch { status = String(describing: error) }
     }
 
     // MARK: the loop
@@ -107,9 +128,15 @@ final class DemoViewModel: ObservableObject {
 
     private func predictOnce() async {
         guard let recognizer = recognizer else { return }
-        let inputs = gatherInputs(recognizer.manifest)
+        replayNext()
+        // Text is live (no staleness for what is on screen): refresh its timestamp.
+        textChanged()
+        guard let snapshot = live?.snapshot(atMs: Self.nowMs()) else { return }
+        absent = snapshot.absent
+        let inputs = snapshot.inputs
         guard !inputs.isEmpty else {
-            status = "Switch on at least one modality"
+            status = "Every input is absent: switch one on, speak, face the camera or type"
+            result = nil
             return
         }
         let outcome: Result<RecognitionResult, Error> = await withCheckedContinuation { continuation in
@@ -128,42 +155,20 @@ final class DemoViewModel: ObservableObject {
         }
     }
 
-    /// Text from the text field, frames from the camera window, features from the replay file.
-    private func gatherInputs(_ manifest: ModelManifest) -> [String: ModalityInput] {
-        var inputs: [String: ModalityInput] = [:]
-        let now = ProcessInfo.processInfo.systemUptime * 1000
-        let live = windows?.inputs(atMs: now) ?? [:]
-        var sample: ReplayFile.Sample?
-        if let replay = replay, !replay.samples.isEmpty {
-            sample = replay.samples[replayIndex % replay.samples.count]
-            replayIndex += 1
-        }
-        let replayed = sample.flatMap { sample in replay?.inputs(of: sample, enabled: enabled) } ?? [:]
-        expectedLabel = sample?.label
-        for modality in manifest.spec.modalities where enabled.contains(modality.name) {
-            switch modality.kind {
-            case .tokens:
-                let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-                if !trimmed.isEmpty { inputs[modality.name] = .text(Self.lastTokens(trimmed, modality)) }
-            case .frames:
-                inputs[modality.name] = live[modality.name] ?? replayed[modality.name]
-            case .features:
-                inputs[modality.name] = replayed[modality.name]
-            }
-        }
-        return inputs
-    }
-
-    /// Keep the words that fit the model's window (the packer refuses longer text).
-    private static func lastTokens(_ text: String, _ modality: ModalitySpec) -> String {
-        let words = WordTokenizer.tokenize(text)
-        return words.count <= modality.seqLen ? text : words.suffix(modality.seqLen).joined(separator: " ")
+    /// The next recorded sample for the feature modalities; it replaces the previous one.
+    private func replayNext() {
+        guard let replay = replay, !replay.samples.isEmpty else { return }
+        let sample = replay.samples[replayIndex % replay.samples.count]
+        replayIndex += 1
+        expectedLabel = sample.label
+        do { try live?.onReplay(replay.steps(of: sample), timestampMs: Self.nowMs()) } catch { status = String(describing: error) }
     }
 
     private func loadReplay(for manifest: ModelManifest) {
         replay = nil
         replayNotice = nil
         replayIndex = 0
+        expectedLabel = nil
         let replayedNames = manifest.spec.modalities.filter(isReplayed).map(\.name)
         guard !replayedNames.isEmpty else { return }
         guard let url = Bundle.main.url(forResource: "replay", withExtension: "json", subdirectory: "Models")
@@ -180,16 +185,50 @@ final class DemoViewModel: ObservableObject {
         }
     }
 
-    private func startCamera() {
-        camera.stop()
-        let frames = manifest?.spec.modalities.first { $0.kind == .frames }
-        camera.onStep = { [weak self] step in
-            guard let name = frames?.name else { return }
-            let now = ProcessInfo.processInfo.systemUptime * 1000
-            Task { @MainActor in try? self?.windows?.add(name, .floats(step), timestampMs: now) }
+    /// The microphone at the waveform modality's rate (16 kHz mono for the live model); level only otherwise.
+    private func startMicrophone(_ manifest: ModelManifest) {
+        guard microphoneAllowed else { return }
+        microphone.stop()
+        let waveform = manifest.spec.modalities.first { $0.kind == .waveform }
+        microphone.onSamples = { [weak self] samples in
+            guard let name = waveform?.name else { return }
+            let now = Self.nowMs()
+            Task { @MainActor in
+                do { try self?.live?.onPcm(name, samples, timestampMs: now) } catch { self?.status = String(describing: error) }
+            }
         }
         do {
-            try camera.start(frameShape: frames.map { (channels: $0.channels, height: $0.height, width: $0.width) })
+            try microphone.start(sampleRate: waveform?.sampleRate)
+        } catch {
+            problems.append("microphone: \(error)")
+        }
+    }
+
+    private func startCamera(_ manifest: ModelManifest) {
+        guard cameraAllowed else { return }
+        let frames = manifest.spec.modalities.first { $0.kind == .frames }
+        let mode: CameraCapture.Mode
+        if let frames = frames, frames.encoder == "face" {
+            mode = .face(size: frames.height)
+        } else if let frames = frames {
+            mode = .frames(channels: frames.channels, height: frames.height, width: frames.width)
+        } else {
+            mode = .preview
+        }
+        camera.onFace = { [weak self] crop in
+            guard let name = frames?.name else { return }
+            let now = Self.nowMs()
+            Task { @MainActor in
+                do { try self?.live?.onFace(name, crop, timestampMs: now) } catch { self?.status = String(describing: error) }
+            }
+        }
+        camera.onStep = { [weak self] step in
+            guard let name = frames?.name else { return }
+            let now = Self.nowMs()
+            Task { @MainActor in try? self?.live?.onFrame(name, step, timestampMs: now) }
+        }
+        do {
+            try camera.start(mode: mode)
         } catch {
             problems.append("camera: \(error)")
         }

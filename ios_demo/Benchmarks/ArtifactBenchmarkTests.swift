@@ -93,6 +93,15 @@ final class ArtifactBenchmarkTests: XCTestCase {
             case .tokens:
                 let words = modality.vocabulary.dropFirst(3).prefix(max(1, modality.seqLen / 2))
                 inputs[modality.name] = .tokenIds(words.compactMap { modality.vocabulary.firstIndex(of: $0) }.map { Int64($0) })
+            case .waveform:
+                // Raw PCM (the model computes and normalizes the log-mel spectrogram): a quiet 220 Hz tone.
+                let rate = Float(modality.sampleRate)
+                inputs[modality.name] = .floats(shape: [modality.seqLen],
+                                                values: (0..<modality.seqLen).map { 0.1 * sin(2 * Float.pi * 220 * Float($0) / rate) })
+            case .frames where modality.normalizeInGraph:
+                // Raw 0...255 pixels (normalized in the graph), e.g. one 48 x 48 face crop: mid-gray.
+                inputs[modality.name] = .floats(shape: modality.inputShape,
+                                                values: [Float](repeating: 128, count: modality.seqLen * modality.stepSize))
             case .features, .frames:
                 let perStep = modality.stepSize
                 let perChannel = modality.kind == .frames ? modality.height * modality.width : 1

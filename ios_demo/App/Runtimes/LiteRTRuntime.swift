@@ -7,7 +7,8 @@ import TensorFlowLite
 /// `TensorFlowLite`): the alternative backend. Inputs go by the signature's names from
 /// the manifest (`runtime_tensor_names`), in model order; the outputs are the
 /// signature's two outputs in name order (output_0 = logits, output_1 = gate
-/// weights), as export/litert.py reads them.
+/// weights), as export/litert.py reads them. Each input is fed in the manifest's dtype
+/// (`PackedTensor.bytes(as:)`: token ids as int32 where the converter narrowed them).
 final class LiteRTRuntime: InferenceRuntime {
     let displayName = "LiteRT · XNNPACK"
     private let interpreter: Interpreter
@@ -38,26 +39,12 @@ final class LiteRTRuntime: InferenceRuntime {
         }
         var feed: [String: Data] = [:]
         for (index, packed) in inputs.enumerated() {
-            feed[inputNames[index]] = Self.bytes(packed, dtype: inputDtypes[index])
+            feed[inputNames[index]] = try packed.bytes(as: inputDtypes[index])
         }
         try runner.invoke(with: feed)
         let logits = try runner.output(named: outputNames[0]).data
         let gates = try runner.output(named: outputNames[1]).data
         return RawOutputs(logits: Self.floats(logits), gateWeights: Self.floats(gates))
-    }
-
-    /// Little-endian bytes of a packed tensor; token ids narrowed to int32 where the
-    /// manifest says the .tflite takes int32 (the LiteRT converter narrows int64 inputs).
-    static func bytes(_ packed: PackedTensor, dtype: String) -> Data {
-        switch packed {
-        case .float32(_, _, let values):
-            return values.withUnsafeBufferPointer { Data(buffer: $0) }
-        case .int64(_, _, let values) where dtype == "int32":
-            let narrowed = values.map { Int32(clamping: $0) }
-            return narrowed.withUnsafeBufferPointer { Data(buffer: $0) }
-        case .int64(_, _, let values):
-            return values.withUnsafeBufferPointer { Data(buffer: $0) }
-        }
     }
 
     static func floats(_ data: Data) -> [Float] {

@@ -9,6 +9,8 @@ public enum ModalityInput: Equatable {
     case tokenIds([Int64])
     /// Text for a tokens modality, tokenized with the manifest's vocabulary.
     case text(String)
+    /// 16-bit PCM for a waveform modality: each sample becomes `s / 32768` in float32 (sdk/inputs.py).
+    case pcm16([Int16])
 
     /// Steps of `stepShape` each, shape inferred from the value count.
     public static func steps(_ values: [Float], stepShape: [Int]) -> ModalityInput {
@@ -40,6 +42,26 @@ public enum PackedTensor: Equatable {
         case .int64: return "int64"
         }
     }
+
+    /// Little-endian bytes in the dtype the manifest lists for this input: token ids are packed as
+    /// int64 (like Python) and narrowed to int32 where the manifest says so (the LiteRT converter
+    /// narrows int64 inputs). Any other mismatch is a manifest error, never a silent reinterpretation.
+    public func bytes(as wanted: String) throws -> Data {
+        switch (self, wanted) {
+        case (.float32(_, _, let values), "float32"):
+            return values.withUnsafeBufferPointer { Data(buffer: $0) }
+        case (.int64(_, _, let values), "int64"):
+            return values.withUnsafeBufferPointer { Data(buffer: $0) }
+        case (.int64(let name, _, let values), "int32"):
+            guard let bad = values.first(where: { $0 < Int64(Int32.min) || $0 > Int64(Int32.max) }) else {
+                let narrowed = values.map { Int32($0) }
+                return narrowed.withUnsafeBufferPointer { Data(buffer: $0) }
+            }
+            throw InputError(.tokenOutOfRange, "\(name): id \(bad) does not fit the model's int32 input")
+        default:
+            throw ManifestError.invalid("input \(name): the manifest says \(wanted) but the packed input is \(dtype); re-export the model")
+        }
+    }
 }
 
 /// The model's positional inputs: each modality in manifest order, then the presence mask.
@@ -59,7 +81,8 @@ public struct PackedInputs: Equatable {
 /// Validation and preprocessing of sdk/inputs.py (`InputPreparer.arrays`) for one
 /// sample: normalize `(x - mean) / std` in float32 per feature (per channel for
 /// frames), keep the last `seqLen` steps, left-pad with zeros after normalization, and
-/// build the presence mask. Tokens are not normalized. Errors carry the contract's
+/// build the presence mask. Tokens, waveforms and `normalize_in_graph` frames are not
+/// normalized (a waveform is raw PCM: float, or `.pcm16` divided by 32768). Errors carry the contract's
 /// kinds, checked in its order (unknown names, all absent, then each modality in spec
 /// order: type/range/NaN, text, shape, zero steps, overflow).
 public struct InputPacker {
@@ -133,7 +156,7 @@ public struct InputPacker {
     func tokenIds(_ input: ModalityInput, _ modality: ModalitySpec) throws -> [Int64] {
         let name = modality.name
         switch input {
-        case .floats:
+        case .floats, .pcm16:
             throw InputError(.wrongDtype, "\(name): token ids must be integers, got float values")
         case .text(let text):
             let ids = tokenizers[name]?.ids(text) ?? []
@@ -171,6 +194,12 @@ public struct InputPacker {
         case .floats(let floatShape, let floatValues):
             shape = floatShape
             values = floatValues
+        case .pcm16(let samples):
+            guard modality.kind == .waveform else {
+                throw InputError(.wrongDtype, "\(name): 16-bit PCM is for a waveform modality, this one takes \(modality.kind.rawValue)")
+            }
+            shape = [samples.count]
+            values = Pcm.floats(samples)
         }
         guard values.allSatisfy({ $0.isFinite }) else {
             throw InputError(.nonFinite, "\(name): contains NaN or inf; replace missing values or leave \(name) out if absent")
@@ -199,10 +228,11 @@ public struct InputPacker {
         return normalized
     }
 
-    /// `(x - mean) / std` in float32, per feature (features) or per channel (frames).
+    /// `(x - mean) / std` in float32, per feature (features) or per channel (frames); nothing for a
+    /// modality the model normalizes itself (waveforms, `normalize_in_graph` frames).
     public static func normalize(_ values: [Float], _ modality: ModalitySpec) -> [Float] {
         let mean = modality.normalization.mean, std = modality.normalization.std
-        guard modality.kind != .tokens, !mean.isEmpty else { return values }
+        guard modality.packerNormalizes else { return values }
         var out = values
         let perChannel = modality.kind == .frames ? modality.height * modality.width : 1
         let stepSize = modality.stepSize

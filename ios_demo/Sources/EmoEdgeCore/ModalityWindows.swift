@@ -60,7 +60,7 @@ public struct ModalityWindows {
                 try buffer.append(ids)
                 tokenBuffers[modality] = buffer
             }
-        case (.floats(let values), .features), (.floats(let values), .frames):
+        case (.floats(let values), .features), (.floats(let values), .frames), (.floats(let values), .waveform):
             guard values.allSatisfy({ $0.isFinite }) else {
                 throw InputError(.nonFinite, "\(modality): a pushed step contains NaN or inf")
             }
@@ -76,6 +76,29 @@ public struct ModalityWindows {
             throw InputError(.wrongDtype, "\(modality): pushed \(steps) to a \(spec.kind.rawValue) modality")
         }
         lastPushMs[modality] = timestampMs
+    }
+
+    /// Replace a modality's window with `steps` seen at `timestampMs`: for an input that is a whole
+    /// sample (a face crop, a replayed recorded sample, the text field's whole text), which
+    /// `add` would splice onto the previous one.
+    public mutating func replace(_ modality: String, _ steps: WindowSteps, timestampMs: Double) throws {
+        guard modalities.contains(where: { $0.name == modality }) else {
+            throw InputError(.unknownModality, "unknown modality \"\(modality)\"; this model takes \(modalities.map(\.name))")
+        }
+        if let last = lastPushMs[modality], timestampMs < last {
+            throw InputError(.timestampOutOfOrder,
+                             "\(modality): timestamp \(timestampMs) ms is older than its previous push (\(last) ms); push steps in time order")
+        }
+        let saved = (floatBuffers[modality], tokenBuffers[modality], lastPushMs[modality])
+        clear(modality)
+        do {
+            try add(modality, steps, timestampMs: timestampMs)
+        } catch {
+            floatBuffers[modality] = saved.0
+            tokenBuffers[modality] = saved.1
+            lastPushMs[modality] = saved.2
+            throw error
+        }
     }
 
     /// Every modality's window at `timestampMs` in spec order (nil: absent).

@@ -24,6 +24,23 @@ public struct ReplayFile: Decodable, Equatable {
         try JSONDecoder().decode(ReplayFile.self, from: data)
     }
 
+    /// One sample as whole windows for `LiveInputs.onReplay` (each replaces the previous sample's):
+    /// every modality of the file, nil where this sample lacks it.
+    public func steps(of sample: Sample) -> [String: WindowSteps?] {
+        var out: [String: WindowSteps?] = [:]
+        for name in modalities {
+            guard let tensor = sample.inputs[name] else {
+                out[name] = .some(nil)
+                continue
+            }
+            let steps: WindowSteps = tensor.dtype == "int64"
+                ? .tokenIds(tensor.data.map { Int64($0) })
+                : .floats(tensor.data.map { Float($0) })
+            out[name] = .some(steps)
+        }
+        return out
+    }
+
     /// One sample's inputs, restricted to the modalities switched on.
     public func inputs(of sample: Sample, enabled: Set<String>) -> [String: ModalityInput] {
         var out: [String: ModalityInput] = [:]

@@ -75,7 +75,7 @@ enum Contract {
                   let dtype = object["dtype"] as? String, let data = object["data"] as? [Any] else { return nil }
             self.shape = shape
             self.dtype = dtype
-            if dtype == "int64" {
+            if dtype == "int64" || dtype == "int16" {
                 ints = data.compactMap { ($0 as? NSNumber)?.int64Value }
                 floats = []
                 if ints.count != data.count { return nil }

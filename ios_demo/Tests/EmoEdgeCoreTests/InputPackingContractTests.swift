@@ -42,10 +42,14 @@ final class InputPackingContractTests: XCTestCase {
         XCTAssertEqual(checked, cases.count)
     }
 
-    /// A raw contract input: a tensor (t, *step) or {"text": ...}.
+    /// A raw contract input: a tensor (t, *step), int16 PCM, or {"text": ...}.
     static func input(_ value: Any) -> ModalityInput? {
         if let object = value as? [String: Any], let text = object["text"] as? String { return .text(text) }
         guard let tensor = Contract.Tensor(value) else { return nil }
-        return tensor.dtype == "int64" ? .tokenIds(tensor.ints) : .floats(shape: tensor.shape, values: tensor.floats)
+        switch tensor.dtype {
+        case "int16": return .pcm16(tensor.ints.map { Int16(clamping: $0) })
+        case "int64": return .tokenIds(tensor.ints)
+        default: return .floats(shape: tensor.shape, values: tensor.floats)
+        }
     }
 }

@@ -184,6 +184,12 @@ class BenchmarkActivity : Activity() {
                     null
                 } else if (m.kind == ModalityKind.TOKENS) {
                     RawInput.Tokens(LongArray(m.seqLen) { 3L + rng.nextInt(m.vocabulary.size - 3) })
+                } else if (m.isWaveform) {
+                    // Raw PCM in [-1, 1] (the model computes and normalizes the log-mel spectrogram itself).
+                    RawInput.Floats(intArrayOf(m.seqLen), FloatArray(m.seqLen) { (0.1 * rng.nextGaussian()).coerceIn(-1.0, 1.0).toFloat() })
+                } else if (m.normalizeInGraph) {
+                    // Raw 0..255 pixels (normalized in the graph), e.g. one 48 x 48 face crop.
+                    RawInput.Floats(intArrayOf(m.seqLen, *m.stepShape), FloatArray(m.seqLen * m.stepSize) { rng.nextInt(256).toFloat() })
                 } else {
                     val stats = if (m.kind == ModalityKind.FRAMES) m.height * m.width else 1
                     val data =

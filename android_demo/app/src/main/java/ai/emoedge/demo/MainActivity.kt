@@ -1,19 +1,21 @@
 package ai.emoedge.demo
 
+import ai.emoedge.core.CapturePlan
+import ai.emoedge.core.FaceBox
+import ai.emoedge.core.FaceCrop
+import ai.emoedge.core.GrayImage
 import ai.emoedge.core.InputException
 import ai.emoedge.core.InputPacker
+import ai.emoedge.core.LiveInputs
 import ai.emoedge.core.Manifest
 import ai.emoedge.core.ModalityKind
-import ai.emoedge.core.ModalityWindows
 import ai.emoedge.core.ModelRunner
-import ai.emoedge.core.RawInput
 import ai.emoedge.core.Recognition
 import ai.emoedge.core.Results
-import ai.emoedge.core.WordTokenizer
 import ai.emoedge.demo.runtime.Runtimes
-import android.Manifest.permission
 import android.annotation.SuppressLint
 import android.content.pm.PackageManager
+import android.graphics.Bitmap
 import android.media.AudioFormat
 import android.media.AudioRecord
 import android.media.MediaRecorder
@@ -21,8 +23,10 @@ import android.os.Bundle
 import android.os.SystemClock
 import androidx.activity.ComponentActivity
 import androidx.activity.compose.setContent
+import androidx.activity.result.contract.ActivityResultContracts
 import androidx.camera.core.CameraSelector
 import androidx.camera.core.ImageAnalysis
+import androidx.camera.core.ImageProxy
 import androidx.camera.lifecycle.ProcessCameraProvider
 import androidx.compose.foundation.clickable
 import androidx.compose.foundation.layout.Arrangement
@@ -44,41 +48,70 @@ import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.unit.dp
 import androidx.core.content.ContextCompat
+import com.google.mediapipe.framework.image.BitmapImageBuilder
+import com.google.mediapipe.tasks.core.BaseOptions
+import com.google.mediapipe.tasks.vision.core.RunningMode
+import com.google.mediapipe.tasks.vision.facedetector.FaceDetector
 import java.util.concurrent.Executors
 import java.util.concurrent.TimeUnit
 
 /**
- * The live demo: microphone (AudioRecord), camera (CameraX) and a text box, each with an on/off
- * switch; the live emotion, class probabilities, a gate-weight bar per modality and the latency.
+ * The live demo: microphone (AudioRecord), camera (CameraX + MediaPipe face detector) and a text
+ * box, each with an on/off switch; the live emotion, class probabilities, a gate-weight bar per
+ * modality, why an absent modality is absent, and the latency.
  *
- * A switched-off (or silent, or stale) modality is passed as absent through the presence mask,
- * never zero-filled. What the phone computes itself: token ids from the text box (the manifest's
- * vocabulary) and frames from the camera (gray, resized to the manifest's C x H x W). Feature
- * vectors a phone cannot compute (MOSI's openSMILE/COVAREP audio, 3D-CNN/Facet video, GloVe text)
- * come from the recorded test samples shipped in assets/replay, and the screen says so.
+ * A live model (spec kinds `waveform`, `frames` with the face encoder, `tokens`) gets what the phone
+ * records: 16 kHz PCM from AudioRecord through a sliding window of the manifest's seq_len samples
+ * (the log-mel front end is inside the model); the largest face MediaPipe finds in the upright
+ * (and, for the front camera, mirrored) camera frame, cropped by the shared rule ([FaceCrop],
+ * sdk/face.py) to 48 x 48 gray; the text box's whole text as token ids. All of it goes through
+ * [LiveInputs] (plain Kotlin, unit-tested). A switched-off, stale, faceless or empty input is absent
+ * through the presence mask, never zero-filled. Feature vectors a phone cannot compute (MOSI's
+ * openSMILE/COVAREP audio, 3D-CNN/Facet video, GloVe text) come from recorded test samples shipped
+ * in assets/replay, each replacing the previous one, and the screen says so.
  */
 class MainActivity : ComponentActivity() {
     private val worker = Executors.newSingleThreadExecutor()
+    private val camera = Executors.newSingleThreadExecutor()
     private val ticker = Executors.newSingleThreadScheduledExecutor()
-    private var runner: ModelRunner? = null
-    private var manifest: Manifest? = null
-    private var windows: ModalityWindows? = null
+
+    @Volatile private var runner: ModelRunner? = null
+
+    @Volatile private var manifest: Manifest? = null
+
+    @Volatile private var live: LiveInputs? = null
     private var replay: List<ReplaySample> = emptyList()
     private var replayIndex = 0
-    private var audioRecord: AudioRecord? = null
+
+    @Volatile private var audioRecord: AudioRecord? = null
+    private var cameraStarted = false
+    private var faceDetector: FaceDetector? = null
+    private val asked = HashSet<String>()
 
     private var state by mutableStateOf(UiState())
 
+    /** The permission dialog's answer starts what was granted (a first launch has nothing granted before it). */
+    private val permissionRequest =
+        registerForActivityResult(ActivityResultContracts.RequestMultiplePermissions()) { startGrantedCaptures() }
+
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
-        requestPermissions(arrayOf(permission.RECORD_AUDIO, permission.CAMERA), 1)
         val assets = ModelAssets(this)
         val artifacts = assets.artifacts()
         state = state.copy(artifacts = artifacts)
-        artifacts.firstOrNull { it.endsWith(".pte") }?.let { load(assets, it) }
-        setContent { MaterialTheme { Screen(state, ::onSwitch, ::onText, { load(assets, it) }) } }
-        startCamera()
-        ticker.scheduleWithFixedDelay({ worker.execute { replayTick() } }, 0, 2, TimeUnit.SECONDS)
+        setContent { MaterialTheme { Screen(state, ::onSwitch, ::onText) { load(assets, it) } } }
+        val first = artifacts.firstOrNull { it.endsWith(".pte") } ?: artifacts.firstOrNull()
+        if (first == null) {
+            state = state.copy(error = "No model in assets/models: run android_demo/scripts/copy_assets.py (README step 2).")
+        } else {
+            load(assets, first)
+        }
+        ticker.scheduleWithFixedDelay({ worker.execute { tick() } }, 500, 500, TimeUnit.MILLISECONDS)
+    }
+
+    override fun onResume() {
+        super.onResume()
+        startGrantedCaptures() // back from Settings with a permission allowed
     }
 
     private fun load(
@@ -87,19 +120,31 @@ class MainActivity : ComponentActivity() {
     ) {
         worker.execute {
             runner?.close()
-            val (file, m) = assets.open(path)
-            runner = Runtimes.open(file, m)
+            runner = null
+            val opened =
+                try {
+                    val (file, m) = assets.open(path)
+                    m to Runtimes.open(file, m)
+                } catch (e: Exception) {
+                    // A corrupt or incompatible artifact (ModelLoadException, ManifestException, a missing file) is shown, not a crash later.
+                    state = state.copy(model = path, runtime = "", result = null, error = "Cannot load $path: ${e.message}")
+                    return@execute
+                }
+            val (m, r) = opened
             manifest = m
-            windows = ModalityWindows(m, staleAfterMs = 2000.0)
+            runner = r
+            live = LiveInputs(m, staleAfterMs = STALE_MS)
             replay = assets.replay(m.dataset)
+            replayIndex = 0
             val replayed = m.modalities.filter { it.kind == ModalityKind.FEATURES }.map { it.name }
             state =
                 state.copy(
                     model = path,
-                    runtime = runner!!.runtime,
+                    runtime = r.runtime,
                     modalities = m.modalityNames,
                     enabled = m.modalityNames.associateWith { true },
                     replayed = replayed,
+                    error = "",
                     note =
                         if (replayed.isEmpty()) {
                             ""
@@ -110,8 +155,28 @@ class MainActivity : ComponentActivity() {
                                 "(a phone cannot compute them); sample label shown below."
                         },
                 )
+            runOnUiThread { startGrantedCaptures() }
         }
-        worker.execute { manifest?.let { startMicrophone(it) } }
+    }
+
+    /** Asks for what the model needs and not yet asked; starts every capture whose permission is granted and that is not running. */
+    private fun startGrantedCaptures() {
+        val m = manifest ?: return
+        val needed = CapturePlan.needed(m)
+        val granted = needed.associateWith { checkSelfPermission(it) == PackageManager.PERMISSION_GRANTED }
+        val running =
+            buildSet {
+                if (audioRecord != null) add(CapturePlan.MICROPHONE)
+                if (cameraStarted) add(CapturePlan.CAMERA)
+            }
+        val decision = CapturePlan.decide(m, granted, asked, running)
+        if (decision.request.isNotEmpty()) {
+            asked += decision.request
+            permissionRequest.launch(decision.request.toTypedArray())
+        }
+        if (decision.startMicrophone) startMicrophone(m)
+        if (decision.startCamera) startCamera()
+        state = state.copy(permissionNotes = decision.messages)
     }
 
     private fun onSwitch(
@@ -119,117 +184,214 @@ class MainActivity : ComponentActivity() {
         on: Boolean,
     ) {
         state = state.copy(enabled = state.enabled + (modality to on))
-        if (!on) windows?.clear(modality)
+        live?.setEnabled(modality, on)
     }
 
+    /** The text box's whole text replaces the text window on every keystroke. */
     private fun onText(text: String) {
         state = state.copy(text = text)
         val m = manifest ?: return
         val textModality = m.modalities.firstOrNull { it.isTokens } ?: return
-        if (state.enabled[textModality.name] != true) return
-        val ids = WordTokenizer(textModality.vocabulary).ids(text)
-        if (ids.isNotEmpty()) push { windows?.add(textModality.name, ids.toLongArray(), now()) }
+        live?.onText(textModality.name, text, now())
     }
 
     private fun now() = SystemClock.elapsedRealtime().toDouble()
 
-    /** Feature modalities come from the replay files: the next recorded sample every 2 s. */
-    private fun replayTick() {
-        if (replay.isEmpty()) return
-        val sample = replay[replayIndex++ % replay.size]
-        for (name in state.replayed) {
-            val raw = sample.modalities[name] as? RawInput.Floats
-            if (raw != null && state.enabled[name] == true) windows?.add(name, raw.data, now())
+    /** Every 500 ms: the next replayed sample every 2 s (feature models), then one prediction. */
+    private fun tick() {
+        val l = live ?: return
+        if (replay.isNotEmpty() && (replayIndex == 0 || SystemClock.elapsedRealtime() - lastReplayMs >= REPLAY_MS)) {
+            val sample = replay[replayIndex++ % replay.size]
+            l.onReplay(sample.modalities.filterKeys { it in state.replayed }, now())
+            lastReplayMs = SystemClock.elapsedRealtime()
+            state = state.copy(replayLabel = sample.label)
         }
-        state = state.copy(replayLabel = sample.label)
         predict()
     }
 
+    private var lastReplayMs = 0L
+
     /**
-     * The microphone runs (and shows its level) when switched on; it feeds a model only when the
-     * manifest's audio modality is frames- or token-free raw audio, which no shipped model is:
-     * MOSI and the synthetic set take precomputed features, replayed instead.
+     * The microphone at the waveform modality's sample rate (16 kHz mono 16-bit PCM), every read
+     * appended to the model's sliding window. A model without a waveform modality (MOSI features)
+     * gets no microphone input; the level is still shown.
      */
-    @SuppressLint("MissingPermission")
+    @SuppressLint("MissingPermission") // called only after CapturePlan saw RECORD_AUDIO granted
     private fun startMicrophone(m: Manifest) {
-        if (audioRecord != null || checkSelfPermission(permission.RECORD_AUDIO) != PackageManager.PERMISSION_GRANTED) return
-        val rate = 16000
-        val size = AudioRecord.getMinBufferSize(rate, AudioFormat.CHANNEL_IN_MONO, AudioFormat.ENCODING_PCM_16BIT)
-        audioRecord =
-            AudioRecord(MediaRecorder.AudioSource.MIC, rate, AudioFormat.CHANNEL_IN_MONO, AudioFormat.ENCODING_PCM_16BIT, size).also {
-                it.startRecording()
+        if (audioRecord != null) return
+        val waveform = m.modalities.firstOrNull { it.isWaveform }
+        val rate = waveform?.sampleRate ?: 16000
+        val minSize = AudioRecord.getMinBufferSize(rate, AudioFormat.CHANNEL_IN_MONO, AudioFormat.ENCODING_PCM_16BIT)
+        if (minSize <= 0) {
+            state = state.copy(audioNote = "this phone cannot record $rate Hz mono 16-bit PCM (AudioRecord error $minSize)")
+            return
+        }
+        val record =
+            AudioRecord(MediaRecorder.AudioSource.MIC, rate, AudioFormat.CHANNEL_IN_MONO, AudioFormat.ENCODING_PCM_16BIT, minSize * 4)
+        if (record.state != AudioRecord.STATE_INITIALIZED) {
+            record.release()
+            state = state.copy(audioNote = "the microphone could not be opened (is another app recording?)")
+            return
+        }
+        audioRecord = record
+        record.startRecording()
+        Thread({
+            val buffer = ShortArray(rate / 10) // 100 ms per read
+            while (audioRecord === record) {
+                val n = record.read(buffer, 0, buffer.size)
+                if (n <= 0) continue
+                val rms = kotlin.math.sqrt((0 until n).sumOf { buffer[it].toDouble() * buffer[it] } / n) / Short.MAX_VALUE
+                if (waveform != null) live?.onPcm16(waveform.name, buffer, n, now())
+                state =
+                    state.copy(
+                        micLevel = rms.toFloat(),
+                        audioNote =
+                            if (waveform != null) {
+                                "microphone: $rate Hz PCM into a ${waveform.seqLen / rate.toDouble()} s window"
+                            } else {
+                                "microphone on; ${m.dataset} audio features are replayed"
+                            },
+                    )
             }
-        Thread {
-            val buffer = ShortArray(size)
-            while (audioRecord != null) {
-                val n = audioRecord?.read(buffer, 0, buffer.size) ?: break
-                if (n > 0 && state.enabled["audio"] == true) {
-                    val rms = kotlin.math.sqrt(buffer.take(n).sumOf { it.toDouble() * it } / n) / Short.MAX_VALUE
-                    state = state.copy(micLevel = rms.toFloat(), audioNote = "microphone on; ${m.dataset} audio features are replayed")
-                }
-            }
-        }.start()
+        }, "emoedge-microphone").start()
     }
 
-    /** Camera frames for a `frames` modality: luminance plane resized to the manifest's H x W. */
+    /**
+     * The front camera through CameraX. Each frame's luma plane is turned upright by the frame's
+     * rotation and mirrored (the front camera's picture as the preview shows it); MediaPipe's face
+     * detector runs on that image, and the largest face is cropped from the same image by the shared
+     * rule, so the box always matches the pixels. No face: the video modality is absent ("no face").
+     */
     private fun startCamera() {
+        if (cameraStarted) return
+        cameraStarted = true
         val providerFuture = ProcessCameraProvider.getInstance(this)
         providerFuture.addListener({
             val analysis = ImageAnalysis.Builder().setBackpressureStrategy(ImageAnalysis.STRATEGY_KEEP_ONLY_LATEST).build()
-            analysis.setAnalyzer(worker) { image ->
-                val m = manifest
-                val video = m?.modalities?.firstOrNull { it.kind == ModalityKind.FRAMES }
-                if (video != null && state.enabled[video.name] == true) {
-                    val plane = image.planes[0]
-                    val buffer = plane.buffer
-                    val frame = FloatArray(video.stepSize)
-                    for (y in 0 until video.height) {
-                        for (x in 0 until video.width) {
-                            val sy = y * image.height / video.height
-                            val sx = x * image.width / video.width
-                            val v = (buffer.get(sy * plane.rowStride + sx * plane.pixelStride).toInt() and 0xff) / 255f
-                            for (c in 0 until video.channels) frame[c * video.height * video.width + y * video.width + x] = v
-                        }
-                    }
-                    windows?.add(video.name, frame, now())
+            analysis.setAnalyzer(camera) { image ->
+                try {
+                    analyze(image)
+                } finally {
+                    image.close()
                 }
-                image.close()
             }
             providerFuture.get().bindToLifecycle(this, CameraSelector.DEFAULT_FRONT_CAMERA, analysis)
         }, ContextCompat.getMainExecutor(this))
     }
 
-    private fun push(action: () -> Unit) =
-        worker.execute {
-            action()
-            predict()
+    private fun analyze(image: ImageProxy) {
+        val m = manifest ?: return
+        val video = m.modalities.firstOrNull { it.kind == ModalityKind.FRAMES } ?: return
+        val l = live ?: return
+        if (!l.isEnabled(video.name)) return
+        val plane = image.planes[0]
+        val upright =
+            GrayImage.fromPlane(
+                plane.buffer,
+                plane.rowStride,
+                plane.pixelStride,
+                image.width,
+                image.height,
+                image.imageInfo.rotationDegrees,
+                true,
+            )
+        val box =
+            if (video.encoder == "face") {
+                val detector = faceDetector ?: openFaceDetector() ?: return
+                val colors = IntArray(upright.width * upright.height) { i -> (upright.pixels[i].toInt() and 0xff) * 0x010101 or -0x1000000 }
+                val bitmap = Bitmap.createBitmap(colors, upright.width, upright.height, Bitmap.Config.ARGB_8888)
+                val found =
+                    detector.detect(BitmapImageBuilder(bitmap).build()).detections().map { d ->
+                        val r = d.boundingBox()
+                        FaceBox(
+                            r.left.toDouble(),
+                            r.top.toDouble(),
+                            r.width().toDouble(),
+                            r.height().toDouble(),
+                            d
+                                .categories()
+                                .firstOrNull()
+                                ?.score()
+                                ?.toDouble() ?: 0.0,
+                        )
+                    }
+                FaceBox.pick(found)
+            } else {
+                FaceBox(0.0, 0.0, upright.width.toDouble(), upright.height.toDouble()) // an older frames model: the whole frame
+            }
+        l.onFace(video.name, box?.let { FaceCrop.crop(upright, it, video.height) }, now())
+    }
+
+    /** MediaPipe Tasks' BlazeFace short-range detector from assets (copy_assets.py --face-model puts it there). */
+    private fun openFaceDetector(): FaceDetector? =
+        try {
+            val options =
+                FaceDetector.FaceDetectorOptions
+                    .builder()
+                    .setBaseOptions(BaseOptions.builder().setModelAssetPath(FACE_MODEL).build())
+                    .setRunningMode(RunningMode.IMAGE)
+                    .setMinDetectionConfidence(0.5f)
+                    .build()
+            FaceDetector.createFromOptions(this, options).also { faceDetector = it }
+        } catch (e: Exception) {
+            state =
+                state.copy(
+                    permissionNotes =
+                        state.permissionNotes + "face detector: $FACE_MODEL missing or unreadable (${e.message}); video stays absent",
+                )
+            null
         }
 
     private fun predict() {
         val m = manifest ?: return
         val r = runner ?: return
-        val current = windows?.windows(now()) ?: return
-        val inputs = current.filterKeys { state.enabled[it] == true }
+        val snapshot = live?.snapshot(now()) ?: return
         val start = SystemClock.elapsedRealtimeNanos()
         state =
             try {
-                val packed = InputPacker(m).pack(inputs)
+                val packed = InputPacker(m).pack(snapshot.inputs)
                 val out = r.run(packed)
                 val latency = (SystemClock.elapsedRealtimeNanos() - start) / 1e6
-                state.copy(result = Results.fromOutputs(m, out.logits, out.gateWeights, packed.presence, latency), error = "")
+                state.copy(
+                    result = Results.fromOutputs(m, out.logits, out.gateWeights, packed.presence, latency),
+                    absent = snapshot.absent,
+                    error = "",
+                )
             } catch (e: InputException) {
-                state.copy(result = null, error = if (e.kind == "all_absent") "Switch on at least one input." else e.message ?: e.kind)
+                state.copy(
+                    result = null,
+                    absent = snapshot.absent,
+                    error =
+                        if (e.kind ==
+                            "all_absent"
+                        ) {
+                            "Every input is absent: switch one on, speak, face the camera or type."
+                        } else {
+                            e.message ?: e.kind
+                        },
+                )
+            } catch (e: RuntimeException) {
+                state.copy(result = null, error = "The model failed: ${e.message}")
             }
     }
 
     override fun onDestroy() {
-        audioRecord?.stop()
-        audioRecord?.release()
+        val record = audioRecord
         audioRecord = null
+        record?.stop()
+        record?.release()
         ticker.shutdown()
+        camera.execute { faceDetector?.close() }
+        camera.shutdown()
         worker.execute { runner?.close() }
         worker.shutdown()
         super.onDestroy()
+    }
+
+    companion object {
+        const val STALE_MS = 2000.0
+        const val REPLAY_MS = 2000L
+        const val FACE_MODEL = "blaze_face_short_range.tflite"
     }
 }
 
@@ -246,6 +408,9 @@ data class UiState(
     val micLevel: Float = 0f,
     val audioNote: String = "",
     val result: Recognition? = null,
+    /** Why each absent modality is absent: "switched off", "no face", "no text", "no recent input", ... */
+    val absent: Map<String, String> = emptyMap(),
+    val permissionNotes: List<String> = emptyList(),
     val error: String = "",
 )
 
@@ -274,8 +439,10 @@ fun Screen(
                 val gate = state.result?.gateWeights?.get(modality) ?: 0.0
                 LinearProgressIndicator(progress = { gate.toFloat() }, modifier = Modifier.padding(start = 8.dp).width(120.dp))
                 Text(" gate %.2f".format(gate))
+                state.absent[modality]?.let { Text("  absent: $it", color = MaterialTheme.colorScheme.secondary) }
             }
         }
+        for (note in state.permissionNotes) Text(note, color = MaterialTheme.colorScheme.error)
         if (state.audioNote.isNotEmpty()) Text("${state.audioNote} (level %.2f)".format(state.micLevel))
         OutlinedTextField(value = state.text, onValueChange = onText, label = { Text("text") }, modifier = Modifier.fillMaxWidth())
         if (state.note.isNotEmpty()) Text(state.note, color = MaterialTheme.colorScheme.secondary)

@@ -26,15 +26,55 @@ sealed class RawInput {
     class Text(
         val text: String,
     ) : RawInput()
+
+    /**
+     * 16-bit PCM for a waveform modality (AudioRecord's ENCODING_PCM_16BIT): each sample becomes
+     * `s / 32768` in float32, exactly as sdk.inputs does for an int16 array.
+     */
+    class Pcm16(
+        val samples: ShortArray,
+    ) : RawInput()
 }
 
-/** One model input tensor: float32 data or int64 data, with its shape (batch 1 included). */
+/** One model input tensor: float32, int64 or int32 data (exactly one is set), with its shape (batch 1 included). */
 class PackedTensor(
     val name: String,
     val shape: LongArray,
     val floats: FloatArray? = null,
     val longs: LongArray? = null,
-)
+    val ints: IntArray? = null,
+) {
+    val dtype: String get() =
+        if (longs != null) {
+            "int64"
+        } else if (ints != null) {
+            "int32"
+        } else {
+            "float32"
+        }
+
+    /**
+     * This tensor in the dtype the artifact's manifest names: token ids are packed as int64 (like
+     * Python) and narrowed to int32 where the manifest says so (the LiteRT converter narrows int64
+     * inputs; feeding int64 there is refused or misread). Any other mismatch is a manifest error.
+     */
+    fun castTo(wanted: String): PackedTensor =
+        when {
+            wanted == dtype -> {
+                this
+            }
+
+            longs != null && wanted == "int32" -> {
+                val bad = longs.firstOrNull { it < Int.MIN_VALUE || it > Int.MAX_VALUE }
+                if (bad != null) throw InputException("token_out_of_range", "$name: id $bad does not fit the model's int32 input")
+                PackedTensor(name, shape, ints = IntArray(longs.size) { longs[it].toInt() })
+            }
+
+            else -> {
+                throw ManifestException("$name: the manifest says $wanted but the packed input is $dtype; re-export the model")
+            }
+        }
+}
 
 /** The model's inputs in manifest order: one tensor per modality, then `presence`. */
 class PackedInputs(
@@ -42,12 +82,24 @@ class PackedInputs(
     val presence: FloatArray,
 ) {
     val all: List<PackedTensor> get() = tensors + PackedTensor("presence", longArrayOf(1L, presence.size.toLong()), presence)
+
+    /** [all] with each tensor in the dtype [manifest] lists for that input (see [PackedTensor.castTo]). */
+    fun typedFor(manifest: Manifest): List<PackedTensor> {
+        val all = all
+        if (manifest.inputDtypes.size != all.size) {
+            throw ManifestException("the manifest lists ${manifest.inputDtypes.size} input dtypes for ${all.size} inputs")
+        }
+        return all.mapIndexed { i, t -> t.castTo(manifest.inputDtypes[i]) }
+    }
 }
 
 /**
  * sdk.inputs.InputPreparer for one sample: validation, normalization `(x - mean) / std` in float32
- * (per feature, per channel for frames), the last seqLen steps, left zero padding after
- * normalization, and the presence mask. Problems are checked in the same order as Python.
+ * (per feature, per channel for frames; skipped for a modality the model normalizes itself:
+ * waveforms and `normalize_in_graph` frames), the last seqLen steps, left zero padding after
+ * normalization, and the presence mask. A waveform takes float PCM or [RawInput.Pcm16] (divided by
+ * 32768): its last seqLen samples, or left-padded with silence. Problems are checked in the same
+ * order as Python.
  */
 class InputPacker(
     val manifest: Manifest,
@@ -106,7 +158,7 @@ class InputPacker(
                     raw.ids
                 }
 
-                is RawInput.Floats -> {
+                is RawInput.Floats, is RawInput.Pcm16 -> {
                     throw InputException("wrong_dtype", "${m.name}: token ids must be integers, got floats")
                 }
             }
@@ -123,14 +175,30 @@ class InputPacker(
     ): FloatArray {
         val (shape, data) =
             when (raw) {
-                is RawInput.Floats -> raw.shape to raw.data
+                is RawInput.Floats -> {
+                    raw.shape to raw.data
+                }
 
-                is RawInput.Tokens -> intArrayOf(raw.ids.size) to FloatArray(raw.ids.size) { raw.ids[it].toFloat() }
+                is RawInput.Tokens -> {
+                    intArrayOf(raw.ids.size) to FloatArray(raw.ids.size) { raw.ids[it].toFloat() }
+                }
 
-                is RawInput.Text -> throw InputException(
-                    "text_for_non_token",
-                    "${m.name}: got text, but this modality takes ${m.kind.json}; pass its features as floats",
-                )
+                is RawInput.Pcm16 -> {
+                    if (!m.isWaveform) {
+                        throw InputException(
+                            "wrong_dtype",
+                            "${m.name}: 16-bit PCM is for a waveform modality, this one takes ${m.kind.json}",
+                        )
+                    }
+                    intArrayOf(raw.samples.size) to Pcm.toFloat(raw.samples)
+                }
+
+                is RawInput.Text -> {
+                    throw InputException(
+                        "text_for_non_token",
+                        "${m.name}: got text, but this modality takes ${m.kind.json}; pass its features as floats",
+                    )
+                }
             }
         if (data.any { !it.isFinite() }) {
             throw InputException("non_finite", "${m.name}: contains NaN or inf; replace missing values or pass null if absent")
@@ -152,7 +220,7 @@ class InputPacker(
         val dstStart = (m.seqLen - kept) * m.stepSize
         for (j in 0 until kept * m.stepSize) {
             var x = data[srcStart + j]
-            if (m.mean.isNotEmpty()) {
+            if (m.packerNormalizes) {
                 val stat = (j % m.stepSize) / perChannel
                 x = (x - m.mean[stat]) / m.std[stat]
                 if (!x.isFinite()) {

@@ -113,6 +113,41 @@ class ModalityWindows(
         lastPushMs[modality] = timestampMs
     }
 
+    /**
+     * Replaces a modality's window with these float steps seen at [timestampMs] (the oldest fall out
+     * beyond the capacity). For an input that is a whole sample, not a continuation of the previous
+     * one: a replayed recorded sample, one face crop. Appending a new sample with [add] would splice
+     * it onto the previous sample's steps.
+     */
+    fun replace(
+        modality: String,
+        steps: FloatArray,
+        timestampMs: Double,
+    ) {
+        checkOrder(modality, timestampMs)
+        if (steps.any { !it.isFinite() }) throw InputException("non_finite", "$modality: contains NaN or inf")
+        val buffer = buffers.getValue(modality)
+        buffer.clear()
+        buffer.extend(steps)
+        lastPushMs[modality] = timestampMs
+    }
+
+    /**
+     * Replaces a token modality's window with [ids] (the text box's whole current text, tokenized):
+     * each keystroke gives the full text again, so appending it would repeat every earlier word.
+     */
+    fun replace(
+        modality: String,
+        ids: LongArray,
+        timestampMs: Double,
+    ) {
+        checkOrder(modality, timestampMs)
+        val buffer = buffers.getValue(modality)
+        buffer.clear()
+        buffer.extend(ids)
+        lastPushMs[modality] = timestampMs
+    }
+
     /** Each modality's window as a [RawInput] ready for [InputPacker.pack], or null when absent at [timestampMs]. */
     fun windows(timestampMs: Double): Map<String, RawInput?> =
         manifest.modalities.associate { m ->

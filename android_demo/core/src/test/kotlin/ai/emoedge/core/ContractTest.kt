@@ -48,6 +48,7 @@ class ContractTest {
         val m = value.obj("raw")
         if ("text" in m) return RawInput.Text(m["text"].str("text"))
         val shape = m["shape"].list("shape").map { it.int("shape") }.toIntArray()
+        if (m["dtype"] == "int16") return RawInput.Pcm16(m["data"].list("data").map { (it as Number).toShort() }.toShortArray())
         return if (m["dtype"] == "int64") {
             RawInput.Tokens(m["data"].list("data").map { (it as Number).toLong() }.toLongArray())
         } else {
@@ -64,10 +65,80 @@ class ContractTest {
             "latency_stats.json",
             "energy.json",
             "ring_buffer.json",
+            "face_crop.json",
+            "manifest_parsing.json",
         )) {
             assertTrue("contract file $name missing in ${dir.absolutePath}", File(dir, name).isFile)
         }
-        assertTrue(manifests.size >= 2)
+        assertTrue(manifests.size >= 4)
+    }
+
+    @Test
+    fun faceCrop() {
+        val doc = load("face_crop.json")
+        val size = doc["size"].int("size")
+        assertEquals(FaceCrop.SIZE, size)
+        assertEquals(FaceCrop.MARGIN, doc["margin"].num("margin"), 0.0)
+        var crops = 0
+        for (case in cases(doc)) {
+            val name = case["name"].str("name")
+            val img = case["image"].obj("image")
+            val bytes = img["data"].list("data").map { (it as Number).toInt().toByte() }.toByteArray()
+            val image = GrayImage.fromColor(bytes, img["width"].int("w"), img["height"].int("h"), img["channels"].int("c"))
+            val b = case["box"].list("box").map { it.num("box") }
+            val exp = case["expected"].obj("expected")
+            val crop =
+                try {
+                    FaceCrop.crop(image, FaceBox(b[0], b[1], b[2], b[3]), size)
+                } catch (e: IllegalArgumentException) {
+                    assertEquals("$name (${e.message})", "invalid_box", exp["error"])
+                    continue
+                }
+            assertTrue("$name: expected error ${exp["error"]}, got a crop", "error" !in exp)
+            assertEquals("$name shape", listOf(size, size), exp["shape"].list("shape").map { it.int("s") })
+            val want = exp["data"].list("data").map { (it as Number).toInt() }
+            val got = crop.map { it.toInt() and 0xff }
+            val diff = want.indices.firstOrNull { want[it] != got[it] }
+            assertTrue("$name: byte ${diff?.let { "(${it / size}, ${it % size}) is ${got[it]}, expected ${want[it]}" }}", diff == null)
+            crops++
+        }
+        assertTrue(crops >= 6)
+    }
+
+    @Test
+    fun manifestParsing() {
+        var checked = 0
+        for (case in cases(load("manifest_parsing.json"))) {
+            val file = case["manifest"].str("manifest")
+            val manifest = manifests.getValue(file)
+            val exp = case["expected"].obj("expected")
+            assertEquals("$file format", exp["format"], manifest.format)
+            assertEquals("$file class_names", exp["class_names"], manifest.classNames)
+            val dtypes = exp["input_dtypes"].obj("input_dtypes")
+            assertEquals("$file input names", dtypes.keys.toList(), manifest.inputNames)
+            assertEquals("$file input dtypes", dtypes.values.toList(), manifest.inputDtypes)
+            val mods = exp["modalities"].list("modalities").map { it.obj("modality") }
+            assertEquals("$file modalities", mods.map { it["name"] }, manifest.modalityNames)
+            for ((want, m) in mods.zip(manifest.modalities)) {
+                val where = "$file ${m.name}"
+                assertEquals("$where kind", want["kind"], m.kind.json)
+                assertEquals("$where seq_len", want["seq_len"].int("s"), m.seqLen)
+                assertEquals("$where step_shape", want["step_shape"].list("s").map { it.int("s") }, m.stepShape.toList())
+                assertEquals("$where input_shape", want["input_shape"].list("s").map { it.int("s").toLong() }, m.inputShape.toList())
+                assertEquals("$where sample_rate", want["sample_rate"].int("r"), m.sampleRate)
+                assertEquals("$where win_length", want["win_length"].int("w"), m.winLength)
+                assertEquals("$where hop_length", want["hop_length"].int("h"), m.hopLength)
+                assertEquals("$where n_mels", want["n_mels"].int("n"), m.nMels)
+                assertEquals("$where fmin", want["fmin"].num("f"), m.fmin, 0.0)
+                assertEquals("$where fmax", want["fmax"].num("f"), m.fmax, 0.0)
+                assertEquals("$where n_frames", want["n_frames"].int("n"), m.nFrames)
+                assertEquals("$where normalize_in_graph", want["normalize_in_graph"], m.normalizeInGraph)
+                assertEquals("$where encoder", want["encoder"], m.encoder)
+                assertEquals("$where normalization size", want["normalization_size"].int("n"), m.mean.size)
+            }
+            checked++
+        }
+        assertTrue(checked >= 4)
     }
 
     @Test
@@ -92,7 +163,7 @@ class ContractTest {
             for (t in packed.all) {
                 val w = want.getValue(t.name).obj(t.name)
                 assertEquals("$name ${t.name} shape", w["shape"].list("shape").map { it.int("s").toLong() }, t.shape.toList())
-                assertEquals("$name ${t.name} dtype", w["dtype"], if (t.longs != null) "int64" else "float32")
+                assertEquals("$name ${t.name} dtype", w["dtype"], t.dtype)
                 if (t.longs != null) {
                     assertEquals("$name ${t.name}", w["data"].list("data").map { (it as Number).toLong() }, t.longs.toList())
                 } else {

@@ -1,6 +1,8 @@
 package ai.emoedge.demo.runtime
 
+import ai.emoedge.core.ExecuTorchStatus
 import ai.emoedge.core.Manifest
+import ai.emoedge.core.ModelLoadException
 import ai.emoedge.core.ModelOutputs
 import ai.emoedge.core.ModelRunner
 import ai.emoedge.core.PackedInputs
@@ -14,7 +16,9 @@ import java.io.File
  *
  * Uses only the ExecuTorch Java API and the core (no android.*), so CI compiles it against the real
  * API classes (react-native-executorch's classes.jar); it runs only on a device with the native
- * library. The artifact is checked against its manifest's size and sha256 before loading.
+ * library. The artifact is checked against its manifest's size and sha256 before loading, and
+ * `loadMethod("forward")`'s status is checked (a failed load is a [ModelLoadException] naming the
+ * ExecuTorch error here, at open time, not a crash at the first prediction).
  */
 class ExecuTorchRunner(
     artifact: File,
@@ -28,14 +32,43 @@ class ExecuTorchRunner(
     init {
         require(manifest.format == "executorch") { "${artifact.name}: manifest format ${manifest.format}, expected executorch" }
         manifest.checkArtifact(artifact)
-        module = Module.load(artifact.absolutePath, Module.LOAD_MODE_MMAP, threads)
-        module.loadMethod("forward")
+        module =
+            try {
+                Module.load(artifact.absolutePath, Module.LOAD_MODE_MMAP, threads)
+            } catch (e: RuntimeException) {
+                throw ModelLoadException(
+                    "${artifact.name}: ExecuTorch could not open it (${e.message}); ${ExecuTorchStatus.advice(0x23)}",
+                    e,
+                )
+            }
+        // executorch-android 1.x returns loadMethod's error code (0 = Ok); builds whose loadMethod is void throw instead.
+        val status: Any =
+            try {
+                module.loadMethod("forward")
+            } catch (e: RuntimeException) {
+                module.destroy()
+                throw ModelLoadException(
+                    "${artifact.name}: loading method 'forward' failed (${e.message}); ${ExecuTorchStatus.advice(0x23)}",
+                    e,
+                )
+            }
+        try {
+            ExecuTorchStatus.check(status, "forward", artifact.name)
+        } catch (e: ModelLoadException) {
+            module.destroy()
+            throw e
+        }
     }
 
     override fun run(inputs: PackedInputs): ModelOutputs {
         val values =
-            inputs.all.map { t ->
-                val tensor = if (t.longs != null) Tensor.fromBlob(t.longs, t.shape) else Tensor.fromBlob(t.floats!!, t.shape)
+            inputs.typedFor(manifest).map { t ->
+                val tensor =
+                    when {
+                        t.longs != null -> Tensor.fromBlob(t.longs, t.shape)
+                        t.ints != null -> Tensor.fromBlob(t.ints, t.shape)
+                        else -> Tensor.fromBlob(requireNotNull(t.floats), t.shape)
+                    }
                 EValue.from(tensor)
             }
         val outputs = module.forward(*values.toTypedArray())

@@ -10,6 +10,7 @@ import ai.onnxruntime.OrtSession
 import org.tensorflow.lite.Interpreter
 import java.io.File
 import java.nio.FloatBuffer
+import java.nio.IntBuffer
 import java.nio.LongBuffer
 
 /** The three runtimes behind [ModelRunner]; the artifact's suffix (or an explicit name) picks one. */
@@ -36,7 +37,11 @@ object Runtimes {
         }
 }
 
-/** A `.tflite` through LiteRT's Interpreter, by the signature the exporter recorded in the manifest. */
+/**
+ * A `.tflite` through LiteRT's Interpreter, by the signature the exporter recorded in the manifest.
+ * Each input goes in the dtype the manifest lists: the converter narrows token ids to int32, so
+ * they are fed as an IntBuffer (an int64 LongBuffer there is refused or misread).
+ */
 class LiteRtRunner(
     artifact: File,
     private val manifest: Manifest,
@@ -54,8 +59,13 @@ class LiteRtRunner(
         val signature = manifest.runtimeSignature ?: interpreter.signatureKeys.first()
         val names = manifest.runtimeInputNames.ifEmpty { interpreter.getSignatureInputs(signature).toList() }
         val feeds =
-            names.zip(inputs.all).associate { (name, t) ->
-                name to (t.longs?.let { LongBuffer.wrap(it) } ?: FloatBuffer.wrap(t.floats!!))
+            names.zip(inputs.typedFor(manifest)).associate { (name, t) ->
+                name to
+                    when {
+                        t.ints != null -> IntBuffer.wrap(t.ints)
+                        t.longs != null -> LongBuffer.wrap(t.longs)
+                        else -> FloatBuffer.wrap(requireNotNull(t.floats))
+                    }
             }
         val outputNames = interpreter.getSignatureOutputs(signature).sorted()
         val logits = FloatBuffer.allocate(manifest.classNames.size)
@@ -85,12 +95,12 @@ class OnnxRunner(
 
     override fun run(inputs: PackedInputs): ModelOutputs {
         val tensors =
-            inputs.all.associate { t ->
+            inputs.typedFor(manifest).associate { t ->
                 t.name to
-                    if (t.longs != null) {
-                        OnnxTensor.createTensor(env, LongBuffer.wrap(t.longs), t.shape)
-                    } else {
-                        OnnxTensor.createTensor(env, FloatBuffer.wrap(t.floats!!), t.shape)
+                    when {
+                        t.longs != null -> OnnxTensor.createTensor(env, LongBuffer.wrap(t.longs), t.shape)
+                        t.ints != null -> OnnxTensor.createTensor(env, IntBuffer.wrap(t.ints), t.shape)
+                        else -> OnnxTensor.createTensor(env, FloatBuffer.wrap(requireNotNull(t.floats)), t.shape)
                     }
             }
         try {

@@ -1,0 +1,169 @@
+import Foundation
+
+/// 16-bit PCM to the model's Float samples (sdk/inputs.py: int16 / 32768).
+public enum Pcm {
+    public static func floats(_ samples: [Int16]) -> [Float] {
+        samples.map { Float($0) / 32768 }
+    }
+
+    /// Mono Float samples at `sourceRate` to `targetRate` by linear interpolation, for a
+    /// microphone whose converter is not available (the app normally uses AVAudioConverter).
+    /// Sample i of the output reads the input at i * sourceRate / targetRate.
+    public static func resampleLinear(_ samples: [Float], from sourceRate: Double, to targetRate: Double) -> [Float] {
+        guard sourceRate > 0, targetRate > 0, !samples.isEmpty else { return [] }
+        if sourceRate == targetRate { return samples }
+        let count = Int((Double(samples.count) * targetRate / sourceRate).rounded(.down))
+        var out = [Float](repeating: 0, count: count)
+        let last = samples.count - 1
+        for index in 0..<count {
+            let position = Double(index) * sourceRate / targetRate
+            let lower = min(last, Int(position)), upper = min(last, lower + 1)
+            let fraction = Float(position - Double(lower))
+            out[index] = samples[lower] + (samples[upper] - samples[lower]) * fraction
+        }
+        return out
+    }
+}
+
+/// The text field as a token modality: the whole current text, tokenized with the manifest's
+/// vocabulary, keeping the last seqLen ids (the model reads no more); nil when it has no words.
+public struct LiveText {
+    public let modality: ModalitySpec
+    private let tokenizer: WordTokenizer
+
+    public init(modality: ModalitySpec) throws {
+        guard modality.kind == .tokens else {
+            throw InputError(.wrongDtype, "\(modality.name) is not a token modality")
+        }
+        self.modality = modality
+        tokenizer = try WordTokenizer(vocabulary: modality.vocabulary)
+    }
+
+    public func ids(_ text: String) -> [Int64]? {
+        let ids = tokenizer.ids(text)
+        return ids.isEmpty ? nil : Array(ids.suffix(modality.seqLen))
+    }
+}
+
+/// The demo's live inputs for one model, in one value the app drives and XCTest checks:
+/// microphone PCM slides through a window of the model's seqLen samples; a face crop, the text
+/// field's text and a replayed recorded sample each *replace* their modality's window (a new whole
+/// input, never spliced onto the previous one); a switched-off, stale, faceless or empty input is
+/// absent through the presence mask, and `snapshot` says why (the Kotlin core's `LiveInputs`).
+public struct LiveInputs {
+    public let modalities: [ModalitySpec]
+    private var windows: ModalityWindows
+    public private(set) var enabled: Set<String>
+    private var reasons: [String: String] = [:]
+    private var texts: [String: LiveText] = [:]
+
+    public init(modalities: [ModalitySpec], staleAfterMs: Double? = 2000) throws {
+        self.modalities = modalities
+        windows = try ModalityWindows(modalities: modalities, staleAfterMs: staleAfterMs)
+        enabled = Set(modalities.map(\.name))
+        for modality in modalities where modality.kind == .tokens {
+            texts[modality.name] = try LiveText(modality: modality)
+        }
+    }
+
+    private func spec(_ name: String) throws -> ModalitySpec {
+        guard let modality = modalities.first(where: { $0.name == name }) else {
+            throw InputError(.unknownModality, "unknown modality \"\(name)\"; this model takes \(modalities.map(\.name))")
+        }
+        return modality
+    }
+
+    /// The on/off switch: off empties the window at once (absent, not zeros).
+    public mutating func setEnabled(_ modality: String, _ on: Bool) throws {
+        _ = try spec(modality)
+        if on { enabled.insert(modality) } else {
+            enabled.remove(modality)
+            windows.clear(modality)
+        }
+    }
+
+    /// Microphone samples (Float, already at the model's sample rate) appended to the sliding window.
+    public mutating func onPcm(_ modality: String, _ samples: [Float], timestampMs: Double) throws {
+        guard try spec(modality).kind == .waveform else {
+            throw InputError(.wrongDtype, "\(modality) is not a waveform modality")
+        }
+        guard enabled.contains(modality), !samples.isEmpty else { return }
+        try windows.add(modality, .floats(samples), timestampMs: timestampMs)
+        reasons[modality] = nil
+    }
+
+    /// The text field's whole text: it replaces the window (no words: absent).
+    public mutating func onText(_ modality: String, _ text: String, timestampMs: Double) throws {
+        guard let live = texts[modality] else { throw InputError(.textForNonToken, "\(modality) is not a token modality") }
+        guard enabled.contains(modality) else { return }
+        if let ids = live.ids(text) {
+            try windows.replace(modality, .tokenIds(ids), timestampMs: timestampMs)
+            reasons[modality] = nil
+        } else {
+            windows.clear(modality)
+            reasons[modality] = "no text"
+        }
+    }
+
+    /// A face crop (size x size gray bytes) from the current camera frame, or nil when no face was found.
+    public mutating func onFace(_ modality: String, _ crop: [UInt8]?, timestampMs: Double) throws {
+        let spec = try spec(modality)
+        guard spec.kind == .frames else { throw InputError(.wrongDtype, "\(modality) is not a frames modality") }
+        guard enabled.contains(modality) else { return }
+        guard let crop = crop else {
+            windows.clear(modality)
+            reasons[modality] = "no face"
+            return
+        }
+        guard spec.channels == 1, crop.count == spec.height * spec.width else {
+            throw InputError(.wrongShape, "\(modality) takes \(spec.channels) x \(spec.height) x \(spec.width) frames; the crop has \(crop.count) pixels")
+        }
+        let pixels = crop.map { Float($0) }
+        if spec.normalizeInGraph {
+            try windows.replace(modality, .floats(pixels), timestampMs: timestampMs)
+        } else {
+            // An older frames model (normalized outside the graph) took [0, 1] pixels and several frames.
+            try windows.add(modality, .floats(pixels.map { $0 / 255 }), timestampMs: timestampMs)
+        }
+        reasons[modality] = nil
+    }
+
+    /// One camera frame (C*H*W floats in [0, 1]) for an older frames model that takes several
+    /// frames: appended, like a stream.
+    public mutating func onFrame(_ modality: String, _ step: [Float], timestampMs: Double) throws {
+        guard try spec(modality).kind == .frames else { throw InputError(.wrongDtype, "\(modality) is not a frames modality") }
+        guard enabled.contains(modality) else { return }
+        try windows.add(modality, .floats(step), timestampMs: timestampMs)
+        reasons[modality] = nil
+    }
+
+    /// One recorded sample for the modalities a phone cannot compute: each replaces its window.
+    public mutating func onReplay(_ sample: [String: WindowSteps?], timestampMs: Double) throws {
+        for (name, steps) in sample where enabled.contains(name) {
+            if let steps = steps {
+                try windows.replace(name, steps, timestampMs: timestampMs)
+                reasons[name] = nil
+            } else {
+                windows.clear(name)
+                reasons[name] = "absent in the recorded sample"
+            }
+        }
+    }
+
+    /// The present inputs at `timestampMs` and, for each absent modality, why.
+    public func snapshot(atMs timestampMs: Double) -> (inputs: [String: ModalityInput], absent: [String: String]) {
+        let current = windows.inputs(atMs: timestampMs)
+        var inputs: [String: ModalityInput] = [:]
+        var absent: [String: String] = [:]
+        for modality in modalities {
+            if enabled.contains(modality.name), let input = current[modality.name] {
+                inputs[modality.name] = input
+            } else if !enabled.contains(modality.name) {
+                absent[modality.name] = "switched off"
+            } else {
+                absent[modality.name] = reasons[modality.name] ?? "no recent input"
+            }
+        }
+        return (inputs, absent)
+    }
+}
