@@ -284,6 +284,19 @@ class MainActivity : ComponentActivity() {
         val video = m.modalities.firstOrNull { it.kind == ModalityKind.FRAMES } ?: return
         val l = live ?: return
         if (!l.isEnabled(video.name)) return
+        if (video.channels != 1 || video.height != video.width) {
+            // The crop rule gives one square gray frame; a color or non-square frames model gets no camera input.
+            state =
+                state.copy(
+                    absent =
+                        state.absent +
+                            (
+                                video.name to
+                                    "camera frames are 1 x N x N gray; this model takes ${video.channels} x ${video.height} x ${video.width}"
+                            ),
+                )
+            return
+        }
         val plane = image.planes[0]
         val upright =
             GrayImage.fromPlane(
