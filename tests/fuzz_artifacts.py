@@ -47,7 +47,7 @@ def _reason(message: str) -> str:
     for key, words in (("probe_crash", "crashed ("), ("probe_hang", "did not finish"),
                        ("no_digest", "carries no manifest digest"), ("digest_mismatch", "does not match the artifact"),
                        ("self_test", "self-test"), ("load_failed", "cannot be loaded"),
-                       ("run_failed", "failed on"), ("manifest", "manifest")):
+                       ("run_failed", "running it failed"), ("run_failed", "failed on")):
         if words in message:
             return key
     return "other"
@@ -86,6 +86,9 @@ def fuzz_format(artifact: Path, count: int, seed: int, workdir: Path, inputs: li
                 got = _predict_all(recognizer, inputs)
             same = (got.argmax(1) == reference.argmax(1)).all() and np.abs(got - reference).max() <= CORRECT_TOLERANCE
             outcome = "correct" if same else "WRONG"
+            if not same:
+                examples.setdefault(outcome, f"max |dp| {np.abs(got - reference).max():.3g}, top-1 "
+                                             f"{got.argmax(1).tolist()} vs {reference.argmax(1).tolist()}")
         except ArtifactError as err:
             outcome = f"artifact_error:{_reason(str(err))}"
             examples.setdefault(outcome, str(err)[:300])
