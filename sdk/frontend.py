@@ -40,10 +40,9 @@ The DFT basis, the mel matrix and the normalisation statistics are registered
 BUFFERS, not `nn.Parameter`s: the optimizer never updates them, weight decay and
 PNAO's L1 sparsity term (seed 003 eq. 8) never see them, and PNAO's structured
 pruning (compress.prune, which prunes the output nodes of parameterised layers)
-never selects them (tests/test_frontend.py checks this). They are not stored in
-checkpoints (non-persistent buffers): every load rebuilds them from the spec, so a
-checkpoint cannot carry a front end other than the one its spec describes (copies in
-checkpoints written before this was so are dropped on load).
+never selects them (tests/test_frontend.py checks this). Loading a checkpoint keeps
+the values built from the spec (stored copies are replaced), so a checkpoint cannot
+carry a front end other than the one its spec describes.
 
 Cost for a 3 s window at 16 kHz: 20.7 M MACs for the spectrum (step 3) and
 298 x 402 x 64 = 7.7 M for the mel filterbank.
@@ -173,11 +172,14 @@ class LogMelFrontEnd(nn.Module):
         self._fixed("inv_std", (1.0 / std).reshape(1, -1, 1))
 
     def _fixed(self, name: str, value: np.ndarray) -> None:
-        self.register_buffer(name, torch.tensor(value, dtype=torch.float32), persistent=False)
+        # persistent: ExecuTorch's XNNPACK lowering rejects non-persistent buffers in fp32 programs
+        self.register_buffer(name, torch.tensor(value, dtype=torch.float32))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        for name in ("dft", "twiddle", "mel", "mean", "inv_std"):  # older checkpoints stored them: rebuilt from the spec
-            state_dict.pop(prefix + name, None)
+        """Loading keeps the front end built from the spec: stored copies are replaced (an older
+        checkpoint may hold the framed-DFT weights of another shape, or none)."""
+        for name, buffer in self.named_buffers(recurse=False):
+            state_dict[prefix + name] = buffer
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property

@@ -110,3 +110,22 @@ def test_fixed_weights_are_buffers_never_parameters_and_never_pruned():
         assert torch.equal(b, before[name]), name
     x = [torch.zeros(1, 48000), torch.zeros(1, 1, 1, 48, 48), torch.zeros(1, 12, dtype=torch.long), torch.ones(1, 3)]
     assert model.eval()(*x)[0].shape == (1, 3)
+
+
+def test_loading_keeps_the_front_end_the_spec_describes():
+    """A state dict holding other front-end values (e.g. an older checkpoint's framed-DFT
+    weights, another shape) loads, and the front end stays the one built from the spec."""
+    from sdk.data.synthetic import synthetic_live_modalities
+    from sdk.model import EmotionModel
+    from sdk.spec import ModelSpec
+
+    spec = ModelSpec(modalities=synthetic_live_modalities(), class_names=["a", "b"], hidden_size=8, ffn_size=8)
+    model = EmotionModel(spec)
+    state = model.state_dict()
+    expected = {k: v.clone() for k, v in state.items() if ".frontend." in k}
+    state["encoders.audio.front.frontend.dft"] = torch.ones(400, 1, 400)  # the framed DFT's shape
+    state["encoders.audio.front.frontend.mean"] = torch.full((1, 64, 1), 5.0)
+    fresh = EmotionModel(spec)
+    fresh.load_state_dict(state)
+    for key, value in expected.items():
+        assert torch.equal(fresh.state_dict()[key], value), key
