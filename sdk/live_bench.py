@@ -51,6 +51,44 @@ def real_inputs(label: str = "angry"):
     return clip, audio, rate, index, images[index], images
 
 
+def components(rec, rate, face, recognizers) -> dict:
+    """Median ms per call of each stage: a 32 ms VAD frame, face detection (+crop) on a 48x48 and a
+    640x480 frame, and each model on prepared inputs (no VAD, no detection)."""
+    import cv2
+    import matplotlib
+
+    from sdk import vad
+    from sdk.audio_io import resample
+    from sdk.facedetect import face_crop
+    from sdk.live_inputs import face_modality, waveform_modality
+
+    def median_ms(fn, n):
+        times = []
+        for _ in range(n):
+            start = time.perf_counter()
+            fn()
+            times.append(1e3 * (time.perf_counter() - start))
+        return round(float(np.median(times)), 3)
+
+    v = vad.SileroVAD()
+    x16 = resample(rec, rate, 16000)
+    frames = iter(range(0, len(x16) - vad.FRAME, vad.FRAME))
+    out = {"vad_frame_32ms": median_ms(lambda: v.push(x16[(i := next(frames)):i + vad.FRAME]), 300)}
+    photo = cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))
+    vga = cv2.resize(photo, (640, 480))
+    out["face_48x48"] = median_ms(lambda: face_crop(face), 50)
+    out["face_640x480"] = median_ms(lambda: face_crop(vga, "bgr"), 30)
+    for path, r in recognizers.items():
+        m, f = waveform_modality(r.spec), face_modality(r.spec)
+        window = np.zeros(m.seq_len, np.float32) + rec[: m.seq_len] if m else None
+        inputs = {m.name: window} if m else {}
+        if f is not None:
+            inputs[f.name] = face.astype(np.float32)[None, None]
+        r.predict(**inputs)
+        out[f"model {r.backend} {r.precision} {Path(path).name}"] = median_ms(lambda: r.predict(**inputs), 20)
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sdk.live_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", required=True)
@@ -93,6 +131,8 @@ def main(argv=None) -> int:
                                       "present": list(res.modalities_used), "absent_reasons": res.absent_reasons,
                                       "latency_ms": round(res.latency_ms, 2)})
             print(json.dumps(report["predict"][-1]), flush=True)
+    report["components_ms"] = components(rec, rec_rate, face, recognizers)
+    print(json.dumps(report["components_ms"]), flush=True)
     chunk = rec_rate // 50
     for path, r in recognizers.items():
         stream = r.stream(min_interval_ms=250.0)

@@ -132,7 +132,7 @@ def plot_timeline(points: list[dict], class_names, modality_names, path: Path, l
     from sdk.atomic import save_figure
 
     t = np.array([p["t_ms"] for p in points]) / 1000.0
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 6), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(13, 6), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
     cmap = plt.get_cmap("tab10")
     for i, c in enumerate(class_names):
         y = np.array([p["probabilities"][c] if p["probabilities"] else np.nan for p in points])
@@ -143,7 +143,7 @@ def plot_timeline(points: list[dict], class_names, modality_names, path: Path, l
         ax1.text((c["start_s"] + c["end_s"]) / 2, 1.02, c["label"], ha="center", fontsize=8, color=cmap(i))
     ax1.set_ylim(0, 1.08)
     ax1.set_ylabel("probability")
-    ax1.legend(loc="upper right", fontsize=7, ncol=len(class_names))
+    ax1.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8)
     ax1.set_title(title or "emotion timeline (shaded: labelled clips; gaps: every modality absent)")
     for j, m in enumerate(modality_names):
         g = np.array([p["gate_weights"].get(m, 0.0) for p in points])
@@ -154,7 +154,7 @@ def plot_timeline(points: list[dict], class_names, modality_names, path: Path, l
     ax2.set_ylim(-0.3, 1.05)
     ax2.set_ylabel("gate")
     ax2.set_xlabel("time (s)")
-    ax2.legend(loc="upper right", fontsize=7, ncol=2 * len(modality_names))
+    ax2.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8)
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
     plt.close(fig)
