@@ -335,6 +335,6 @@ def test_the_app_links_the_executorch_release_that_exports():
 def test_the_contract_tests_read_the_live_vectors():
     """The XCTest suite reads the live contract files (parsed, not run, here: no Swift compiler)."""
     tests = "\n".join(p.read_text() for p in (IOS / "Tests" / "EmoEdgeCoreTests").glob("*.swift"))
-    for name in ("face_crop.json", "manifest_parsing.json", "input_packing.json", "live_small.json"):
+    for name in ("face_crop.json", "manifest_parsing.json", "input_packing.json", "live_small.json", "vad.json"):
         assert f'"{name}"' in tests, name
     assert "case \"int16\": return .pcm16(" in tests

@@ -167,3 +167,58 @@ public struct LiveInputs {
         return (inputs, absent)
     }
 }
+
+/// One speech segment in VAD frames: startFrame ..< endFrame.
+public struct SpeechSegment: Equatable {
+    public let startFrame: Int
+    public let endFrame: Int
+}
+
+/// The voice-activity rule of sdk/vad.py on per-frame speech probabilities (Silero VAD: 512-sample
+/// frames at 16 kHz, 32 ms): a segment starts at p >= threshold, ends after minSilenceMs of
+/// p < negThreshold (a shorter dip does not split it), and counts only if it lasts minSpeechMs.
+/// contract/vad.json pins it (the Kotlin core's `VoiceActivityRule`).
+public struct VoiceActivityRule {
+    public var threshold = 0.5
+    public var negThreshold = 0.35
+    public var minSpeechMs = 250.0
+    public var minSilenceMs = 100.0
+    public var frameMs = 512 * 1000.0 / 16000
+
+    public init() {}
+
+    public func segments(_ probabilities: [Double]) -> [SpeechSegment] {
+        let minSpeech = Int((minSpeechMs / frameMs).rounded(.up))
+        let minSilence = Int((minSilenceMs / frameMs).rounded(.up))
+        var out: [SpeechSegment] = []
+        var start: Int?
+        var silent = 0
+        for (index, p) in probabilities.enumerated() {
+            guard let begun = start else {
+                if p >= threshold {
+                    start = index
+                    silent = 0
+                }
+                continue
+            }
+            if p < negThreshold {
+                silent += 1
+                if silent >= minSilence {
+                    let end = index - silent + 1
+                    if end - begun >= minSpeech { out.append(SpeechSegment(startFrame: begun, endFrame: end)) }
+                    start = nil
+                    silent = 0
+                }
+            } else {
+                silent = 0
+            }
+        }
+        if let begun = start {
+            let end = probabilities.count - silent
+            if end - begun >= minSpeech { out.append(SpeechSegment(startFrame: begun, endFrame: end)) }
+        }
+        return out
+    }
+
+    public func hasSpeech(_ probabilities: [Double]) -> Bool { !segments(probabilities).isEmpty }
+}

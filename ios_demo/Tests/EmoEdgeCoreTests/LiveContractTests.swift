@@ -33,6 +33,29 @@ final class LiveContractTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(crops, 6)
     }
 
+    func testTheVoiceActivityRule() throws {
+        let document = try Contract.document("vad.json")
+        let rule = try XCTUnwrap(document["rule"] as? [String: Any])
+        var vad = VoiceActivityRule()
+        vad.threshold = try XCTUnwrap(Contract.double(rule["threshold"]))
+        vad.negThreshold = try XCTUnwrap(Contract.double(rule["neg_threshold"]))
+        vad.minSpeechMs = try XCTUnwrap(Contract.double(rule["min_speech_ms"]))
+        vad.minSilenceMs = try XCTUnwrap(Contract.double(rule["min_silence_ms"]))
+        vad.frameMs = try XCTUnwrap(Contract.double(rule["frame"])) * 1000 / XCTUnwrap(Contract.double(rule["sample_rate"]))
+        let cases = try Contract.cases("vad.json")
+        for testCase in cases {
+            let name = testCase["name"] as? String ?? "?"
+            let expected = try XCTUnwrap(testCase["expected"] as? [String: Any], name)
+            // Rule cases give the probabilities; PCM cases give Silero's (the rule applies to those too).
+            let source = testCase["pcm"] == nil ? testCase["probabilities"] : expected["probabilities"]
+            let probabilities = try XCTUnwrap(Contract.doubles(source), name)
+            let segments = vad.segments(probabilities).map { [$0.startFrame, $0.endFrame] }
+            XCTAssertEqual(segments, expected["segments"] as? [[Int]], name)
+            XCTAssertEqual(vad.hasSpeech(probabilities), expected["speech"] as? Bool, name)
+        }
+        XCTAssertGreaterThanOrEqual(cases.count, 8)
+    }
+
     func testEveryManifestParsesAsPythonReadsIt() throws {
         let cases = try Contract.cases("manifest_parsing.json")
         for testCase in cases {

@@ -314,3 +314,58 @@ object ExecuTorchStatus {
         }
     }
 }
+
+/** One speech segment in VAD frames: [startFrame, endFrame). */
+data class SpeechSegment(
+    val startFrame: Int,
+    val endFrame: Int,
+)
+
+/**
+ * The voice-activity rule of sdk/vad.py on per-frame speech probabilities (Silero VAD: 512-sample
+ * frames at 16 kHz, 32 ms): a segment starts at p >= [threshold], ends after [minSilenceMs] of
+ * p < [negThreshold] (a shorter dip does not split it), and counts only if it lasts [minSpeechMs].
+ * Audio is present for the model only when this finds speech. contract/vad.json pins it.
+ */
+class VoiceActivityRule(
+    val threshold: Double = 0.5,
+    val negThreshold: Double = 0.35,
+    val minSpeechMs: Double = 250.0,
+    val minSilenceMs: Double = 100.0,
+    val frameMs: Double = 512 * 1000.0 / 16000,
+) {
+    fun segments(probabilities: DoubleArray): List<SpeechSegment> {
+        val minSpeech = kotlin.math.ceil(minSpeechMs / frameMs).toInt()
+        val minSilence = kotlin.math.ceil(minSilenceMs / frameMs).toInt()
+        val out = ArrayList<SpeechSegment>()
+        var start = -1
+        var silent = 0
+        for ((i, p) in probabilities.withIndex()) {
+            if (start < 0) {
+                if (p >= threshold) {
+                    start = i
+                    silent = 0
+                }
+                continue
+            }
+            if (p < negThreshold) {
+                silent++
+                if (silent >= minSilence) {
+                    val end = i - silent + 1
+                    if (end - start >= minSpeech) out += SpeechSegment(start, end)
+                    start = -1
+                    silent = 0
+                }
+            } else {
+                silent = 0
+            }
+        }
+        if (start >= 0) {
+            val end = probabilities.size - silent
+            if (end - start >= minSpeech) out += SpeechSegment(start, end)
+        }
+        return out
+    }
+
+    fun hasSpeech(probabilities: DoubleArray): Boolean = segments(probabilities).isNotEmpty()
+}

@@ -106,6 +106,32 @@ class ContractTest {
     }
 
     @Test
+    fun voiceActivityRule() {
+        val doc = load("vad.json")
+        val r = doc["rule"].obj("rule")
+        val rule =
+            VoiceActivityRule(
+                threshold = r["threshold"].num("threshold"),
+                negThreshold = r["neg_threshold"].num("neg_threshold"),
+                minSpeechMs = r["min_speech_ms"].num("min_speech_ms"),
+                minSilenceMs = r["min_silence_ms"].num("min_silence_ms"),
+                frameMs = r["frame"].num("frame") * 1000.0 / r["sample_rate"].num("sample_rate"),
+            )
+        var checked = 0
+        for (case in cases(doc)) {
+            val name = case["name"].str("name")
+            val exp = case["expected"].obj("expected")
+            // Rule cases give the probabilities; PCM cases give Silero's (the rule applies to those too).
+            val probs = (if ("pcm" in case) exp["probabilities"] else case["probabilities"]).list("p").map { it.num("p") }.toDoubleArray()
+            val segments = rule.segments(probs).map { listOf(it.startFrame, it.endFrame) }
+            assertEquals("$name segments", exp["segments"].list("s").map { s -> s.list("seg").map { it.int("f") } }, segments)
+            assertEquals("$name speech", exp["speech"], rule.hasSpeech(probs))
+            checked++
+        }
+        assertTrue(checked >= 8)
+    }
+
+    @Test
     fun manifestParsing() {
         var checked = 0
         for (case in cases(load("manifest_parsing.json"))) {
