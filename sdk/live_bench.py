@@ -95,6 +95,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/live_sdk"))
     parser.add_argument("--pushes", type=int, default=100_000)
     parser.add_argument("--recording", type=Path, help="the 30 s recording (built when missing)")
+    parser.add_argument("--frame-ms", type=int, default=100, help="push a camera frame every N ms (0: none)")
     args = parser.parse_args(argv)
     import torch
 
@@ -141,13 +142,14 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         for i in range(0, len(rec), chunk):
             t = 1000.0 * (i + chunk) / rec_rate
-            if (i // chunk) % 5 == 0:
+            if args.frame_ms and (i // chunk) % max(1, args.frame_ms // 20) == 0:
                 stream.push_frame(face, t)
             stream.push_audio(rec[i:i + chunk], t, sample_rate=rec_rate)
         seconds = time.perf_counter() - start
         report["streaming"].append({"model": path, "backend": r.backend, "precision": r.precision,
                                     "audio_s": len(rec) / rec_rate, "processing_s": round(seconds, 3),
-                                    "rtf": round(seconds / (len(rec) / rec_rate), 4), "results": count[0]})
+                                    "rtf": round(seconds / (len(rec) / rec_rate), 4), "results": count[0],
+                                    "frame_every_ms": args.frame_ms})
         print(json.dumps(report["streaming"][-1]), flush=True)
     if recognizers and args.pushes:
         path, r = next(iter(recognizers.items()))
