@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     results = evaluate_subsets(model, data[args.split], subsets)
     print(format_table(results, names))
     if args.json:
-        write_json(Path(args.json), {"checkpoint": str(args.checkpoint), "split": args.split, "subsets": results})
+        write_json(Path(args.json), {"checkpoint": str(args.checkpoint), "split": args.split,
+                                     "samples": len(data[args.split]), "subsets": results})
     return 0
 
 

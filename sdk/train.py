@@ -25,11 +25,12 @@ from sdk import distributed
 from sdk.atomic import check_output_dir, sha256_file, staged_dir
 from sdk.checkpoint import save_checkpoint, write_json
 from sdk.data import DATASETS, MultimodalDataset, fit_normalization, load_dataset
+from sdk.data.validate import check_values
 from sdk.metrics import confusion
 from sdk.model import EmotionModel, build_model, count_parameters
 from sdk.plots import plot_confusion, plot_training_curves
 from sdk.spec import ARCHITECTURES, FUSION_TYPES, Components, ModelSpec
-from sdk.training import TrainConfig, evaluate_split, fit, predict, to_tensors
+from sdk.training import TrainConfig, TrainingDiverged, evaluate_split, fit, predict, to_tensors
 
 #: Per-dataset model defaults. MOSI and MELD samples end with the target utterance,
 #: so its step ("last") is what gets classified; the context reaches it through the GRU.
@@ -67,14 +68,14 @@ TRAIN_DEFAULTS = {
 
 def build_spec(dataset: MultimodalDataset, **overrides) -> ModelSpec:
     """A spec for `dataset`: its modalities with normalization fitted on train, its classes."""
-    options = {**DATASET_DEFAULTS.get(dataset.name, {}), **overrides}
+    options = {**DATASET_DEFAULTS.get(dataset.loader, {}), **overrides}
     if options.get("architecture") == "mfdr":
         from sdk.mfdr import MFDR_DEFAULTS
 
         # Store every MFDR option, so a checkpoint keeps its meaning if a default changes.
         options["mfdr"] = {**MFDR_DEFAULTS, **options.get("mfdr", {})}
     return ModelSpec(
-        modalities=fit_normalization(dataset), class_names=list(dataset.class_names), dataset=dataset.name, **options
+        modalities=fit_normalization(dataset), class_names=list(dataset.class_names), dataset=dataset.loader, **options
     ).validate()
 
 
@@ -108,13 +109,47 @@ def checkpoint_data(model, payload: dict, data_path=None, val_source: str = "tra
         from sdk.data.live import checkpoint_live_data
 
         return checkpoint_live_data(model, payload, data_path).materialized()
-    dataset = load_dataset(spec.dataset or "synthetic", data_path, **dict(payload.get("data_options", {})))
+    loader, data_path = data_source(spec, payload, data_path)
+    dataset = load_dataset(loader, data_path, **dict(payload.get("data_options", {})))
     if dataset.modality_names != spec.modality_names:
         dataset = select_modalities(dataset, spec.modality_names)
     seed = payload.get("train_config", {}).get("seed", 0)
     if val_source == "test":
         return to_tensors(dataset.with_validation(0.5, seed=seed, source="test"), spec)
     return to_tensors(dataset.with_validation(seed=seed), spec)
+
+
+def data_source(spec, payload: dict, data_path=None) -> tuple[str, str | None]:
+    """(loader name, path) that rebuild a checkpoint's data; never a built-in set by a file's name.
+
+    A model trained from a user's file (`--dataset npz`) records the file's path and
+    sha256 (`data_source` in model.pt). Without `--data` that file is read again and
+    must be unchanged; with `--data` the given file is used (a warning says when it
+    differs from the training file).
+    """
+    source = payload.get("data_source") or {}
+    loader = source.get("loader") or spec.dataset or "synthetic"
+    if loader not in DATASETS:
+        raise ValueError(
+            f"this checkpoint was trained on data named {spec.dataset!r}, which is not a built-in dataset "
+            f"({', '.join(DATASETS)}), and it does not record the file it came from (it predates data sources). "
+            "Re-train it with this version (`python -m sdk.train --dataset npz --data FILE.npz`)"
+        )
+    if loader != "npz":
+        return loader, data_path
+    recorded = source.get("path")
+    path = Path(data_path) if data_path is not None else Path(recorded) if recorded else None
+    if path is None or not path.is_file():
+        raise FileNotFoundError(
+            f"the npz file this model was trained on ({recorded}) is not there; pass it with --data FILE.npz"
+        )
+    if source.get("sha256") and sha256_file(path) != source["sha256"]:
+        if data_path is None:
+            raise ValueError(f"{path} changed since this model was trained on it (sha256 differs); "
+                             "pass --data FILE.npz to use it anyway, or the original file")
+        print(f"warning: {path} is not the file this model was trained on (sha256 differs from "
+              f"{recorded}); evaluating on it as asked", file=sys.stderr)
+    return loader, str(path)
 
 
 #: What a run directory holds (model.pt marks one; see write_run).
@@ -173,6 +208,7 @@ def train_run(
     started = time.perf_counter()
     check_config(config)
     check_splits(dataset)
+    check_values(dataset)
     if out is not None and distributed.is_main():
         check_output_dir(out, ours=RUN_FILES)  # before training: an unwritable --out must not cost the run
     torch.manual_seed(config.seed)
@@ -195,7 +231,8 @@ def train_run(
     if distributed.world_size() > 1:
         metrics["world_size"] = distributed.world_size()
     if out is not None and distributed.is_main():
-        extra = {"train_config": dataclasses.asdict(config), "metrics": metrics, "data_options": data_options or {}}
+        extra = {"train_config": dataclasses.asdict(config), "metrics": metrics, "data_options": data_options or {},
+                 "data_source": dataset.source}
         matrix = None
         if "test" in tensors:
             probs, _ = predict(model, tensors["test"])
@@ -321,8 +358,12 @@ def _main(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    model, metrics = train_run(dataset, Path(args.out), config_from_args(args), progress=not args.quiet,
-                               data_options=data_options_from_args(args), **spec_options(args))
+    try:
+        model, metrics = train_run(dataset, Path(args.out), config_from_args(args), progress=not args.quiet,
+                                   data_options=data_options_from_args(args), **spec_options(args))
+    except (ValueError, TrainingDiverged) as err:  # bad values in the data, or a loss that became NaN/inf
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     distributed.barrier()  # rank 0 has written the run directory
     if not distributed.is_main():
         return 0

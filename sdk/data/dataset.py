@@ -19,7 +19,7 @@ Layout, for N samples and modality m of the spec:
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,6 +39,15 @@ class MultimodalDataset:
     groups: np.ndarray
     split: np.ndarray
     name: str = ""
+    #: Where the samples came from, for loaders that read a user's file: {"loader": "npz",
+    #: "path": ..., "sha256": ...}. Training stores it in the checkpoint so that evaluate,
+    #: PNAO and export reload the same file (never a built-in set that shares its name).
+    source: dict = field(default_factory=dict)
+
+    @property
+    def loader(self) -> str:
+        """The `load_dataset` name that rebuilds these samples."""
+        return self.source.get("loader", self.name)
 
     def __post_init__(self) -> None:
         n = len(self.labels)
