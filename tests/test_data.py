@@ -262,7 +262,8 @@ def test_npz_errors_name_the_array(tmp_path, change, message):
 
 # ---------------------------------------------------------------- load_dataset
 def test_load_dataset_names_and_missing_data(tmp_path, monkeypatch):
-    assert DATASETS == ("synthetic", "mosi", "meld", "npz")
+    assert DATASETS == ("synthetic", "synthetic_live", "mosi", "meld", "npz", "ravdess_speech", "fer2013", "goemotions",
+                        "isear", "live")
     assert len(load_dataset("synthetic", n_samples=100)) == 100
     with pytest.raises(ValueError, match="unknown dataset"):
         load_dataset("imagenet")
