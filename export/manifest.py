@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from export.formats import OUTPUT_NAMES, input_names
+from sdk.atomic import sha256_file  # noqa: F401 - re-exported: one file hash for the project
 
 MANIFEST_VERSION = 1
 EMBEDDED_KEY = "emoedge.manifest"
@@ -57,14 +58,6 @@ class ArtifactError(ValueError):
 def sidecar_path(artifact: Path | str) -> Path:
     artifact = Path(artifact)
     return artifact.with_name(artifact.name + ".json")
-
-
-def sha256_file(path: Path | str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def tool_versions(*packages: str) -> dict[str, str]:
