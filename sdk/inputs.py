@@ -57,8 +57,6 @@ def _as_array(name: str, value, modality: ModalitySpec, tokenizer: WordTokenizer
         value = value.detach().cpu().numpy()
     if isinstance(value, str):
         return _encode_text(name, value, modality, tokenizer)
-    if isinstance(value, np.ndarray) and type(value) is not np.ndarray:
-        value = np.asarray(value)  # np.matrix and other subclasses: plain arrays (a matrix cannot lose an axis)
     if not isinstance(value, np.ndarray):
         raise InputError(
             f"{name}: expected a numpy array of shape {('T', *modality.step_shape())}, got {type(value).__name__}",
@@ -76,7 +74,7 @@ def _as_array(name: str, value, modality: ModalitySpec, tokenizer: WordTokenizer
                 kind="token_out_of_range",
             )
         return value.astype(np.int64)
-    if value.dtype == np.bool_ or not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
+    if not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
         raise InputError(
             f"{name}: expected real numbers (float32), got dtype {value.dtype}"
             + ("; complex values are not features: pass their magnitude or the real and imaginary parts"
@@ -125,8 +123,8 @@ def _encode_text(name: str, text: str, modality: ModalitySpec, tokenizer: WordTo
     return np.asarray(ids, dtype=np.int64)
 
 
-def bounded(name: str, value, modality: ModalitySpec, keep_steps: int | None = None):
-    """`value` cut to its last `keep_steps` steps (default: the window) before any conversion.
+def bounded(name: str, value, modality: ModalitySpec):
+    """`value` cut to its last `seq_len` steps (the window) before any conversion.
 
     Only the window reaches the model, so a long recording is cut as a view instead of
     being converted and normalised in full; what is still over MAX_INPUT_VALUES (a huge
@@ -134,8 +132,8 @@ def bounded(name: str, value, modality: ModalitySpec, keep_steps: int | None = N
     """
     if not isinstance(value, np.ndarray):
         return value
-    value = np.asarray(value)
-    steps = modality.seq_len if keep_steps is None else keep_steps
+    value = np.asarray(value)  # np.matrix and other subclasses: plain arrays (a matrix cannot lose an axis)
+    steps = modality.seq_len
     step_rank = len(modality.step_shape())
     if value.ndim in (1 + step_rank, 2 + step_rank):
         axis = value.ndim - 1 - step_rank
