@@ -69,10 +69,7 @@ def synthetic_modalities() -> list[ModalitySpec]:
 
 def load_synthetic(n_samples: int = 1200, seed: int = 0, missing_rate: float = 0.15) -> MultimodalDataset:
     """The synthetic dataset (see the module docstring); deterministic for a seed."""
-    if n_samples < 2 * GROUP_SIZE:
-        raise ValueError(f"n_samples must be >= {2 * GROUP_SIZE}, got {n_samples}")
-    if not 0.0 <= missing_rate < 1.0:
-        raise ValueError(f"missing_rate must be in [0, 1), got {missing_rate}")
+    _check_arguments(n_samples, missing_rate)
     rng = np.random.default_rng(seed)
     n, k = n_samples, len(CLASS_NAMES)
     labels = rng.integers(0, k, size=n)
@@ -94,11 +91,7 @@ def load_synthetic(n_samples: int = 1200, seed: int = 0, missing_rate: float = 0
         inputs[name][absent] = 0
         lengths[name][absent] = inputs[name].shape[1]
 
-    n_groups = -(-n // GROUP_SIZE)
-    group_index = np.arange(n) // GROUP_SIZE
-    groups = np.array([f"dialogue{g:04d}" for g in group_index])
-    test_groups = rng.permutation(n_groups)[: max(1, int(round(TEST_FRACTION * n_groups)))]
-    split = np.where(np.isin(group_index, test_groups), "test", "train")
+    groups, split = _dialogues(n, rng)
 
     return MultimodalDataset(
         modalities=synthetic_modalities(),
@@ -111,6 +104,22 @@ def load_synthetic(n_samples: int = 1200, seed: int = 0, missing_rate: float = 0
         split=split,
         name="synthetic",
     )
+
+
+def _check_arguments(n_samples: int, missing_rate: float) -> None:
+    if n_samples < 2 * GROUP_SIZE:
+        raise ValueError(f"n_samples must be >= {2 * GROUP_SIZE}, got {n_samples}")
+    if not 0.0 <= missing_rate < 1.0:
+        raise ValueError(f"missing_rate must be in [0, 1), got {missing_rate}")
+
+
+def _dialogues(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(groups, split): dialogues of GROUP_SIZE consecutive samples, a seeded TEST_FRACTION of them test."""
+    group_index = np.arange(n) // GROUP_SIZE
+    n_groups = -(-n // GROUP_SIZE)
+    test_groups = rng.permutation(n_groups)[: max(1, int(round(TEST_FRACTION * n_groups)))]
+    groups = np.array([f"dialogue{g:04d}" for g in group_index])
+    return groups, np.where(np.isin(group_index, test_groups), "test", "train")
 
 
 def _expressed(labels: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -253,10 +262,7 @@ def load_synthetic_live(n_samples: int = 700, seed: int = 0, missing_rate: float
     """
     from sdk.tokenizer import WordTokenizer
 
-    if n_samples < 2 * GROUP_SIZE:
-        raise ValueError(f"n_samples must be >= {2 * GROUP_SIZE}, got {n_samples}")
-    if not 0.0 <= missing_rate < 1.0:
-        raise ValueError(f"missing_rate must be in [0, 1), got {missing_rate}")
+    _check_arguments(n_samples, missing_rate)
     rng = np.random.default_rng(seed)
     n, k = n_samples, len(LIVE_CLASS_NAMES)
     labels = rng.integers(0, k, size=n)
@@ -283,9 +289,7 @@ def load_synthetic_live(n_samples: int = 700, seed: int = 0, missing_rate: float
         inputs[name][absent] = 0
         lengths[name][absent] = modalities[i].seq_len
 
-    group_index = np.arange(n) // GROUP_SIZE
-    n_groups = group_index[-1] + 1
-    test_groups = rng.permutation(n_groups)[: max(1, int(round(TEST_FRACTION * n_groups)))]
+    groups, split = _dialogues(n, rng)
     return MultimodalDataset(
         modalities=modalities,
         class_names=list(LIVE_CLASS_NAMES),
@@ -293,8 +297,8 @@ def load_synthetic_live(n_samples: int = 700, seed: int = 0, missing_rate: float
         lengths=lengths,
         presence=presence,
         labels=labels.astype(np.int64),
-        groups=np.array([f"dialogue{g:04d}" for g in group_index]),
-        split=np.where(np.isin(group_index, test_groups), "test", "train"),
+        groups=groups,
+        split=split,
         name="synthetic_live",
     )
 
