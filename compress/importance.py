@@ -1,4 +1,4 @@
-"""L1 node importance and the global NAOR mask (seed 003 eqs. 10 and 11).
+"""L1 node importance and the global NAOR mask ("Improving Multi-modal Emotion Recognition Using Entropy-based Fusion and Pruning-based Network Architecture Optimization" eqs. 10 and 11).
 
     γ(l, j) = (1 / N_l) Σ_n |Θ_l(j, n)|                  (10)  mean |weight| of node j's row
     m(l, j) = U(γ(l, j) − k · max γ)                     (11)  one threshold for the whole network

@@ -11,7 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from compress.prune import example_inputs
 from sdk.model import EmotionModel, count_parameters
 
-#: Bin edges of the |weight| histogram (seed 003 Fig. 4), log-spaced so that the
+#: Bin edges of the |weight| histogram ("Improving Multi-modal Emotion Recognition Using Entropy-based Fusion and Pruning-based Network Architecture Optimization" Fig. 4), log-spaced so that the
 #: near-zero mass that sparse training creates is visible.
 HISTOGRAM_EDGES = np.concatenate([[0.0], np.logspace(-5, 0.5, 45)])
 

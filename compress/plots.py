@@ -1,4 +1,4 @@
-"""The two PNAO figures: metric and parameters over rounds (seed 003 Fig. 3) and the
+"""The two PNAO figures: metric and parameters over rounds ("Improving Multi-modal Emotion Recognition Using Entropy-based Fusion and Pruning-based Network Architecture Optimization" Fig. 3) and the
 weight-magnitude distribution per round (Fig. 4)."""
 from __future__ import annotations
 

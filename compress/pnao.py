@@ -1,4 +1,4 @@
-"""PNAO: progressive network architecture optimization by structured pruning (seed 003, Algorithm 1).
+"""PNAO: progressive network architecture optimization by structured pruning ("Improving Multi-modal Emotion Recognition Using Entropy-based Fusion and Pruning-based Network Architecture Optimization", Algorithm 1).
 
     python -m compress.pnao --rounds 5                          # trains a synthetic base first
     python -m compress.pnao --checkpoint runs/mosi --rounds 5 --out runs/pnao_mosi

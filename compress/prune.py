@@ -1,4 +1,4 @@
-"""Physical removal of nodes with torch-pruning's DependencyGraph (seed 003, Algorithm 1 step 4).
+"""Physical removal of nodes with torch-pruning's DependencyGraph ("Improving Multi-modal Emotion Recognition Using Entropy-based Fusion and Pruning-based Network Architecture Optimization", Algorithm 1 step 4).
 
 DepGraph traces the model and groups every tensor slice that must shrink together
 when one node goes; this module only tells it about the layers it cannot see into

@@ -14,7 +14,7 @@ output channel the int8 weights and scales are those of the per-gate matrices;
 the XNNPACK graph is ~1/4 smaller (MOSI int8 .pte: 796 -> 738 KB, 37 -> 34 % of fp32).
 
 `fold_generated_kernels(model)` (every format): MFDR's Dynamic Frame Convolution
-generates its kernels Φ from a learned map through a small conv block (seed 002
+generates its kernels Φ from a learned map through a small conv block ("MFDR: Multiple-stage Fusion and Dynamically Refined Network for Multimodal Emotion Recognition"
 eq. 8); Φ depends on parameters only, so the copy stores it as a constant and drops
 the generator. Without it the artifact recomputes Φ on every call, and LiteRT's
 dynamic int8 recipe quantizes that conv's constant input, which its kernel refuses.

@@ -1,4 +1,4 @@
-"""The seed 000 section 6.5 ablation table, and the fusion heads compared the same way.
+"""The "A Lightweight and Efficient Multimodal Fusion Model for Emotion Recognition" section 6.5 ablation table, and the fusion heads compared the same way.
 
     python -m sdk.ablation --dataset mosi --seeds 0 1 2 --out runs/ablation
 
@@ -27,7 +27,7 @@ from sdk.train import (
     train_run,
 )
 
-#: (row name, spec overrides) for seed 000 section 6.5.
+#: (row name, spec overrides) for "A Lightweight and Efficient Multimodal Fusion Model for Emotion Recognition" section 6.5.
 SWITCHES = [
     ("Full model", {}),
     ("- No depthwise conv (dense)", {"components": Components(depthwise_conv=False)}),

@@ -1,4 +1,4 @@
-"""Cross-modal attention (seed 000 section 5.3).
+"""Cross-modal attention ("A Lightweight and Efficient Multimodal Fusion Model for Emotion Recognition" section 5.3).
 
 Modality i queries modality i-1 (cyclically), which for the order (audio, video,
 text) gives exactly the paper's pairs: video queries audio, text queries video,

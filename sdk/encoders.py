@@ -1,4 +1,4 @@
-"""Per-modality encoders of the Lightweight M-fusHER (seed 000 sections 4.4 and 5.2).
+"""Per-modality encoders of the Lightweight M-fusHER ("A Lightweight and Efficient Multimodal Fusion Model for Emotion Recognition" sections 4.4 and 5.2).
 
     features (B, T, F)        ─┐
     frames   (B, T, C, H, W) ──┼─> [frame CNN | embedding] -> depthwise-separable temporal

@@ -38,7 +38,7 @@ exports to neither ExecuTorch/XNNPACK nor LiteRT).
 
 The DFT basis, the mel matrix and the normalisation statistics are registered
 BUFFERS, not `nn.Parameter`s: the optimizer never updates them, weight decay and
-PNAO's L1 sparsity term (seed 003 eq. 8) never see them, and PNAO's structured
+PNAO's L1 sparsity term ("Improving Multi-modal Emotion Recognition Using Entropy-based Fusion and Pruning-based Network Architecture Optimization" eq. 8) never see them, and PNAO's structured
 pruning (compress.prune, which prunes the output nodes of parameterised layers)
 never selects them (tests/test_frontend.py checks this). Loading a checkpoint keeps
 the values built from the spec (stored copies are replaced), so a checkpoint cannot

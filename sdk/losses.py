@@ -1,4 +1,4 @@
-"""Focal loss (Lin et al., ICCV 2017), used by seed 000 for class imbalance."""
+"""Focal loss (Lin et al., ICCV 2017), used by "A Lightweight and Efficient Multimodal Fusion Model for Emotion Recognition" for class imbalance."""
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,4 @@
-"""MFDR: Multiple-stage Fusion and Dynamically Refined network (seed 002), for audio + text.
+"""MFDR: Multiple-stage Fusion and Dynamically Refined network ("MFDR: Multiple-stage Fusion and Dynamically Refined Network for Multimodal Emotion Recognition"), for audio + text.
 
     text (B, L, Ft) ─ Linear ─> q ─┐
                                    ├─ SAWA: windowed text->audio attention, adaptive width (Alg. 1) ─> z (B, L, D)
@@ -11,7 +11,7 @@ Everything is written without data-dependent Python control flow, so it traces
 with torch.export: the adaptive window widening of Algorithm 1 is computed for
 every window at once with masks and selected with `torch.where`.
 
-Switches (`spec.mfdr`) give the ablations of seed 002 Table 3: fixed window widths
+Switches (`spec.mfdr`) give the ablations of "MFDR: Multiple-stage Fusion and Dynamically Refined Network for Multimodal Emotion Recognition" Table 3: fixed window widths
 (`adaptive=False`, `window=...`), full-size attention (`full_attention=True`),
 without context (`context=False`: no g_t stream), GRU instead of GCPU
 (`recurrent="gru"`), max / average pooling instead of DFC (`pooling="max"|"avg"`).
@@ -67,7 +67,7 @@ def window_masks(text_len: int, audio_len: int, window: int) -> torch.Tensor:
 
 
 class SlidingAdaptiveWindowAttention(nn.Module):
-    """SAWA (seed 002 sec. 2.1 and Algorithm 1), with residual and LayerNorm.
+    """SAWA ("MFDR: Multiple-stage Fusion and Dynamically Refined Network for Multimodal Emotion Recognition" sec. 2.1 and Algorithm 1), with residual and LayerNorm.
 
     att_w = softmax over the window of q k^T / sqrt(D). A window whose number of keys
     above the row mean (within the window) reaches half its width is widened to its
@@ -116,7 +116,7 @@ class SlidingAdaptiveWindowAttention(nn.Module):
 
 
 class GatedContextPerceptionUnit(nn.Module):
-    """GCPU (seed 002 eqs. 1-6), one direction over the L steps.
+    """GCPU ("MFDR: Multiple-stage Fusion and Dynamically Refined Network for Multimodal Emotion Recognition" eqs. 1-6), one direction over the L steps.
 
     r = σ(W_hr h + W_zr z + W_gr g + b_r)                   (1)
     z~ = tanh(W_zz z + W_hz (r ⊙ h) + b_z)                  (2)
@@ -200,7 +200,7 @@ class PlainGRU(nn.Module):
 
 
 class DynamicFrameConvolution(nn.Module):
-    """One DFC layer (seed 002 eqs. 7-8): per-position generated kernels over framed windows.
+    """One DFC layer ("MFDR: Multiple-stage Fusion and Dynamically Refined Network for Multimodal Emotion Recognition" eqs. 7-8): per-position generated kernels over framed windows.
 
     H (B, L, D) is cut into N_f = floor((L - w) / h) + 1 frames of w steps (eq. 7).
     A learned kernel-generation map M (L x D) passes through the kernel-generation

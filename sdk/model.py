@@ -1,4 +1,4 @@
-"""The Lightweight M-fusHER model (seed 000 sections 4-5), built from a `ModelSpec`.
+"""The Lightweight M-fusHER model ("A Lightweight and Efficient Multimodal Fusion Model for Emotion Recognition" sections 4-5), built from a `ModelSpec`.
 
     inputs of M modalities ──> ModalityEncoder (per modality) ──> (B, T_m, D)
         ──> cross-modal attention: modality i queries modality i-1 (sdk.attention)
@@ -26,7 +26,7 @@ from sdk.spec import ModelSpec
 
 
 class FeedForward(nn.Module):
-    """x + W2 GELU(W1 LayerNorm(x)): the FFN after fusion (seed 000 section 5.4)."""
+    """x + W2 GELU(W1 LayerNorm(x)): the FFN after fusion ("A Lightweight and Efficient Multimodal Fusion Model for Emotion Recognition" section 5.4)."""
 
     def __init__(self, dim: int, hidden: int, dropout: float):
         super().__init__()

@@ -198,7 +198,7 @@ OPTIONAL_MODALITY_FIELDS = {
 
 @dataclass
 class Components:
-    """Switches for the ablations of seed 000 section 6.5 (all on = the full model)."""
+    """Switches for the ablations of "A Lightweight and Efficient Multimodal Fusion Model for Emotion Recognition" section 6.5 (all on = the full model)."""
 
     depthwise_conv: bool = True  # False: dense temporal convolutions
     recurrent: str = "gru"  # "gru" (BiGRU) or "lstm" (BiLSTM)
@@ -225,7 +225,7 @@ class ModelSpec:
     attention_heads: int = 4
     ffn_size: int = 128
     dropout: float = 0.2
-    #: The architecture: "mfusher" (seed 000, sdk.model) or "mfdr" (seed 002, audio + text, sdk.mfdr).
+    #: The architecture: "mfusher" ("A Lightweight and Efficient Multimodal Fusion Model for Emotion Recognition", sdk.model) or "mfdr" ("MFDR: Multiple-stage Fusion and Dynamically Refined Network for Multimodal Emotion Recognition", audio + text, sdk.mfdr).
     architecture: str = "mfusher"
     #: MFDR options (see sdk.mfdr.MFDR_DEFAULTS); only read when architecture == "mfdr".
     mfdr: dict[str, Any] = field(default_factory=dict)

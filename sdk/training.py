@@ -47,7 +47,7 @@ class TrainConfig:
     noise: float = 0.5  # chance to apply time/feature masking, frame or word dropout per sample
     feature_noise: float = 0.0  # std of Gaussian noise added to feature steps (normalized units)
     target_dropout: float = 0.0  # chance to blank the last step (the target utterance) of a sample
-    l1: float = 0.0  # sparse training: + l1 * sum |theta| (PNAO, seed 003 eq. 8)
+    l1: float = 0.0  # sparse training: + l1 * sum |theta| (PNAO, "Improving Multi-modal Emotion Recognition Using Entropy-based Fusion and Pruning-based Network Architecture Optimization" eq. 8)
     seed: int = 0
 
     def lr_at(self, epoch: int) -> float:

@@ -1,4 +1,4 @@
-"""The literature fusion heads: gated2 (seed 001), fbp/cbp/cbgp (seed 004), entropy (seed 003).
+"""The literature fusion heads: gated2 ("Lightweight Multimodal Emotion Recognition Using Cross-Dataset Feature Fusion of Text and Facial Expressions"), fbp/cbp/cbgp ("Advanced Optimal Cross-Modal Fusion Mechanism for Audio-Video Based Artificial Emotion Recognition"), entropy ("Improving Multi-modal Emotion Recognition Using Entropy-based Fusion and Pruning-based Network Architecture Optimization").
 
 Checks the `FusionHead` contract for M in {1, 2, 3} and every presence pattern, robustness
 to garbage in absent rows, finiteness of forward and backward, and export with

@@ -1,7 +1,7 @@
 """The `live` recipe: one model on what a phone has (16 kHz speech, 48x48 face crops, typed text).
 
 No dataset records the same people in all three modalities, so tri-modal samples are
-formed by cross-dataset pairing by label (seed 001, `sdk.data.pairing.draw_partners`)
+formed by cross-dataset pairing by label ("Lightweight Multimodal Emotion Recognition Using Cross-Dataset Feature Fusion of Text and Facial Expressions", `sdk.data.pairing.draw_partners`)
 over the shared 7 emotions (sdk.data.emotions):
 
     audio  RAVDESS speech (sdk.data.ravdess), waveform, 3 s at 16 kHz

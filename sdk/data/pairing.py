@@ -1,6 +1,6 @@
-"""Cross-dataset pairing (seed 001, Algorithm 1 step 5): multimodal samples from unimodal datasets.
+"""Cross-dataset pairing ("Lightweight Multimodal Emotion Recognition Using Cross-Dataset Feature Fusion of Text and Facial Expressions", Algorithm 1 step 5): multimodal samples from unimodal datasets.
 
-When no dataset records every modality of the same event, seed 001 forms
+When no dataset records every modality of the same event, "Lightweight Multimodal Emotion Recognition Using Cross-Dataset Feature Fusion of Text and Facial Expressions" forms
 training pairs by matching samples of different datasets that share an emotion
 label ("for each text sample t_i ... select a facial image with the same emotion
 label"). `pair_by_label` does this for any number of single-modality datasets.

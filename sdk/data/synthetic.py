@@ -244,7 +244,7 @@ def load_synthetic_live(n_samples: int = 700, seed: int = 0, missing_rate: float
     """The synthetic live set, `load_dataset("synthetic_live")`: deterministic for a seed.
 
     Same modality names, kinds and 7 classes as the real `live` set (issue 14), so the
-    live model, its export and the runtime packing run without ../shared:
+    live model, its export and the runtime packing run without the real datasets:
 
     audio  raw mono PCM, 3 s at 16 kHz, float32 in [-1, 1], left-padded with zeros to
            the window from a valid length of 1.2-3 s: a harmonic "voice" whose pitch

@@ -47,7 +47,7 @@ class FusionHead(nn.Module):
 def masked_softmax(scores: torch.Tensor, presence: torch.Tensor) -> torch.Tensor:
     """Softmax over the modality axis with absent entries forced to exactly 0.
 
-    w_m = p_m exp(s_m) / sum_k p_k exp(s_k)   (seed 000 section 5.4: an absent
+    w_m = p_m exp(s_m) / sum_k p_k exp(s_k)   ("A Lightweight and Efficient Multimodal Fusion Model for Emotion Recognition" section 5.4: an absent
     modality's contribution is 0 and the others are renormalized). A row with no
     modality present yields all zeros, never NaN.
 

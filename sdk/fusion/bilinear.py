@@ -1,4 +1,4 @@
-"""Bilinear-pooling fusion heads (seed 004, section 3): FBP, CBP and CBGP.
+"""Bilinear-pooling fusion heads ("Advanced Optimal Cross-Modal Fusion Mechanism for Audio-Video Based Artificial Emotion Recognition", section 3): FBP, CBP and CBGP.
 
 Seed 004 pools the features of two modalities A (audio) and V (video):
 
@@ -136,7 +136,7 @@ def count_sketch_matrix(in_dim: int, out_dim: int, seed: int) -> torch.Tensor:
 
 
 class FactorizedBilinearPooling(FusionHead):
-    """FBP (seed 004 eq. 1): Z_ij = Σ_k (W_i x_i + b_i) ∘ (W_j x_j + b_j), pair-averaged.
+    """FBP ("Advanced Optimal Cross-Modal Fusion Mechanism for Audio-Video Based Artificial Emotion Recognition" eq. 1): Z_ij = Σ_k (W_i x_i + b_i) ∘ (W_j x_j + b_j), pair-averaged.
 
     Each modality has one factor projection W_m: D → k·D (k = ``factors``); the
     Hadamard product of two projections is sum-pooled over the k factors (eq. 1's sum),
@@ -229,12 +229,12 @@ class _CompactBilinear(FusionHead):
 
 
 class CompactBilinearPooling(_CompactBilinear):
-    """CBP (seed 004 eqs. 7-10): P_m projections, fixed count sketches, circular convolution."""
+    """CBP ("Advanced Optimal Cross-Modal Fusion Mechanism for Audio-Video Based Artificial Emotion Recognition" eqs. 7-10): P_m projections, fixed count sketches, circular convolution."""
 
     gated = False
 
 
 class CompactGatedBilinearPooling(_CompactBilinear):
-    """CBGP (seed 004 eqs. 12-19, Algorithm 3): CBP with presence-softmax gates on the projections."""
+    """CBGP ("Advanced Optimal Cross-Modal Fusion Mechanism for Audio-Video Based Artificial Emotion Recognition" eqs. 12-19, Algorithm 3): CBP with presence-softmax gates on the projections."""
 
     gated = True

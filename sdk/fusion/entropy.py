@@ -1,4 +1,4 @@
-"""Entropy-weighted decision fusion (seed 003, section 2.1, eqs. 1 and 5-7).
+"""Entropy-weighted decision fusion ("Improving Multi-modal Emotion Recognition Using Entropy-based Fusion and Pruning-based Network Architecture Optimization", section 2.1, eqs. 1 and 5-7).
 
 Seed 003 has M classifier branches, each predicting class posteriors
 ê_i = Softmax(W_e ĥ_i + b_e) (eq. 1), and fuses the predictions by their confidence:
@@ -94,7 +94,7 @@ class EntropyWeightedFusion(FusionHead):
 
     @staticmethod
     def branch_loss(branch_logits: torch.Tensor, presence: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy of the present branches (seed 003 trains each classifier)."""
+        """Mean cross-entropy of the present branches ("Improving Multi-modal Emotion Recognition Using Entropy-based Fusion and Pruning-based Network Architecture Optimization" trains each classifier)."""
         b, m, c = branch_logits.shape
         ce = F.cross_entropy(branch_logits.reshape(b * m, c), targets.repeat_interleave(m), reduction="none")
         mask = presence.reshape(b * m).to(ce.dtype)

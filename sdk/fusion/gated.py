@@ -1,4 +1,4 @@
-"""Adaptive gating with a modality-presence mask (seed 000 section 5.4), and concatenation."""
+"""Adaptive gating with a modality-presence mask ("A Lightweight and Efficient Multimodal Fusion Model for Emotion Recognition" section 5.4), and concatenation."""
 from __future__ import annotations
 
 import torch

@@ -1,8 +1,8 @@
-"""Gated fusion followed by an LSTM (seed 001, section IV.4-5 and "Model Formulation").
+"""Gated fusion followed by an LSTM ("Lightweight Multimodal Emotion Recognition Using Cross-Dataset Feature Fusion of Text and Facial Expressions", section IV.4-5 and "Model Formulation").
 
 Seed 001 fuses a text embedding H_t and a visual embedding H_v with a learnable gate
 
-    F = g ⊙ H_v + (1 − g) ⊙ H_t                                   (seed 001, eq. 4)
+    F = g ⊙ H_v + (1 − g) ⊙ H_t                                   ("Lightweight Multimodal Emotion Recognition Using Cross-Dataset Feature Fusion of Text and Facial Expressions", eq. 4)
 
 and feeds the fused representation to an LSTM, h_t = LSTM(F_t, h_{t−1}) (eq. 5),
 whose last hidden state goes to the classifier y = Softmax(W h + b) (eq. 6; here the
@@ -67,7 +67,7 @@ def area_resample_matrix(src_len: int, dst_len: int, dtype=torch.float32, device
 
 
 class GatedLSTMFusion(FusionHead):
-    """Per-dimension presence-normalized gates (seed 001 eq. 4 for N modalities) + LSTM over time."""
+    """Per-dimension presence-normalized gates ("Lightweight Multimodal Emotion Recognition Using Cross-Dataset Feature Fusion of Text and Facial Expressions" eq. 4 for N modalities) + LSTM over time."""
 
     def __init__(self, num_modalities, dim, num_classes, dropout=0.0, steps: int = 8):
         super().__init__(num_modalities, dim, num_classes, dropout)
