@@ -244,7 +244,9 @@ def train_run(
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("model")
     g.add_argument("--architecture", choices=ARCHITECTURES, default="mfusher",
-                   help="mfusher ("A Lightweight and Efficient Multimodal Fusion Model for Emotion Recognition") or mfdr ("MFDR: Multiple-stage Fusion and Dynamically Refined Network for Multimodal Emotion Recognition"; needs --modalities audio,text)")
+                   help="mfusher ('A Lightweight and Efficient Multimodal Fusion Model for Emotion Recognition') or mfdr "
+                        "('MFDR: Multiple-stage Fusion and Dynamically Refined Network for Multimodal Emotion "
+                        "Recognition'; needs --modalities audio,text)")
     g.add_argument("--mfdr", default="{}", help='MFDR options as JSON, e.g. \'{"adaptive": false, "window": 3}\'')
     g.add_argument("--fusion", choices=FUSION_TYPES, default="gated")
     g.add_argument("--hidden-size", type=int, default=128, help="BiGRU output width (both directions)")
