@@ -97,6 +97,7 @@ def test_the_executorch_layer_compiled_against_the_real_api(build):
     listing = subprocess.run(["javap", "-c", "-p", "-cp", f"{classes_dir}:{EXECUTORCH_JAR}:{STDLIB}", str(compiled)],
                              capture_output=True, text=True, timeout=60).stdout
     for call in ("org/pytorch/executorch/Module.load", "org/pytorch/executorch/Module.forward",
+                 "org/pytorch/executorch/Module.getMethodMetadata", "org/pytorch/executorch/MethodMetadata.getBackends",
                  "org/pytorch/executorch/Tensor.fromBlob", "org/pytorch/executorch/EValue.from",
                  "org/pytorch/executorch/Module.loadMethod", "ai/emoedge/core/ExecuTorchStatus.check",
                  "ai/emoedge/core/PackedInputs.typedFor"):
@@ -165,18 +166,38 @@ def test_the_app_wires_the_fixed_core_paths():
     assert runtimes.count("typedFor(manifest)") == 2 and "IntBuffer.wrap(t.ints)" in runtimes
 
 
+def test_the_benchmark_activity_drives_the_tested_protocol():
+    """BenchmarkActivity (not compilable here: android.*) runs the core's BlockSchedule and BenchmarkReport (both
+    JUnit-tested in BenchmarkTest), reads the API 35 power monitors and the thermal headroom, times the load
+    without hashing, and no longer refuses to run while plugged in (issue 18)."""
+    source = (DEMO / "app" / "src" / "main" / "java" / "ai" / "emoedge" / "demo" / "BenchmarkActivity.kt").read_text()
+    for call in ("BlockSchedule(", "BenchmarkReport.records(", "getPowerMonitorReadings(", "POWER_MONITOR_TYPE_MEASUREMENT",
+                 "getThermalHeadroom(", "currentThermalStatus", "Debug.getPss()", "FLAG_KEEP_SCREEN_ON",
+                 "manifest.checkArtifact(file)", "artifactChecked = true", "delegate = it.delegate"):
+        assert call in source, call
+    assert source.index("manifest.checkArtifact(file)") < source.index("val loadStart")
+    assert "allow_charging" not in source and "is charging" not in source
+
+
 def test_a_kotlin_report_renders_on_the_host(build, tmp_path):
+    """The Kotlin core's result (schema emoedge.bench/2) is the format sdk.device reads: the host recomputes
+    percentiles, trimmed mean and the block energy from its raw data and finds no mismatch."""
     from sdk.device import load_records, render
+    from sdk.device_report import summarize
 
     report = tmp_path / "kotlin_report.json"
-    done = junit(build, "ai.emoedge.core.BenchmarkReportTest", extra=[f"-Demoedge.report.out={report}"])
+    done = junit(build, "ai.emoedge.core.BenchmarkTest", extra=[f"-Demoedge.report.out={report}"])
     assert done.returncode == 0, done.stdout[-2000:]
     records = load_records(report)
-    markdown = render(records, tmp_path / "kotlin_report.json")
-    assert "| model_fp32.pte | executorch | fp32 | audio,text | 12 | 3.25 | 2.500 |" in markdown
-    assert "120.000" in markdown  # mJ per inference, recomputed on the host without a mismatch warning
+    markdown, written = render(records, tmp_path / "kotlin_report.json")
+    assert "| android | model_fp32.pte | executorch | XnnpackBackend | fp32 | audio,text | — | 12 | 3.25 | 2.450 |" \
+        in markdown
+    row = summarize(records)[0]
+    assert row["energy_source"] == "power_monitor" and row["checks"] == []
+    assert f"{row['energy_mj']:.3f} ± {row['energy_uncertainty_mj']:.3f} | power_monitor" in markdown
     assert "⚠" not in markdown
-    assert (tmp_path / "kotlin_report.png").stat().st_size > 1000
+    assert [p.name for p in written[1:]] == ["kotlin_report_latency.png", "kotlin_report_energy.png",
+                                             "kotlin_report_thermal.png"]
 
 
 def test_ktlint_is_clean_over_android_demo():

@@ -11,7 +11,7 @@ val mediapipeVersion: String by project
 
 android {
     namespace = "ai.emoedge.demo"
-    compileSdk = 34
+    compileSdk = 35 // SystemHealthManager.getPowerMonitorReadings (BenchmarkActivity, behind SDK_INT checks)
 
     defaultConfig {
         applicationId = "ai.emoedge.demo"

@@ -1,60 +1,81 @@
 package ai.emoedge.core
 
+/** One side-thread reading: thermal status (PowerManager.THERMAL_STATUS_*), getThermalHeadroom, PSS. */
+class ThermalSample(
+    val tMs: Double,
+    val status: Int?,
+    val headroom: Double?,
+    val pssKb: Long?,
+) {
+    fun toMap(): Map<String, Any?> = linkedMapOf("t_ms" to tMs, "status" to status, "headroom" to headroom, "pss_kb" to pssKb)
+}
+
 /**
- * The on-device benchmark's result: a JSON list of metric records with device info, in the spirit
- * of ExecuTorch's minibench (load, first inference and steady state separate), plus percentiles,
- * memory, energy and thermal state. `python -m sdk.device report` renders it.
- *
- * Every record: {"metric", "value", "unit", "model", "runtime", "precision", "modalities",
- * "iterations", "warmup", "flags", "device"}. Raw latency and battery samples are kept in the
- * records "latency_samples" and "battery_samples" (value = null, "samples" = ...), so the host can
- * recompute the statistics and the energy with the same definitions.
+ * Everything one benchmark run measured (BenchmarkActivity fills it; times in boot-time ms).
+ * [delegate] is what the runtime says executed (ExecuTorch: the method's backends), [powerMonitor]
+ * the cumulative µWs per rail from SystemHealthManager (API 35+; empty when absent).
  */
 class BenchmarkRun(
     val model: String,
     val runtime: String,
+    val delegate: String?,
     val precision: String,
     val modalities: List<String>,
-    val iterations: Int,
+    val threads: Int,
+    val durationS: Int,
+    val blockS: Int,
     val warmup: Int,
     val loadMs: Double,
     val firstInferenceMs: Double,
     val latenciesMs: DoubleArray,
-    val pssKb: Long?,
-    val runBattery: List<BatterySample>,
-    val idleBattery: List<BatterySample>,
-    val charging: Boolean,
-    val thermalBefore: Int?,
-    val thermalAfter: Int?,
+    val blocks: List<Block>,
+    val pssBeforeKb: Long?,
+    val pssAfterKb: Long?,
+    val thermal: List<ThermalSample>,
+    val powerMonitor: Map<String, List<Pair<Double, Double>>>,
+    val battery: List<BatterySample>,
+    val plugged: Boolean,
+    val energyWanted: Boolean,
+    val screen: Map<String, Any?>,
     val device: Map<String, Any?>,
 )
 
+/**
+ * The on-device result: a JSON list of metric records in the one format that `python -m sdk.device
+ * report` reads for Android and iOS (schema [SCHEMA], sdk/device_report.py documents every field).
+ * Raw data (latency samples, blocks, thermal samples, power and battery readings) is kept so the host
+ * recomputes the statistics and the energy with the same definitions; the host also adds the cold
+ * start time and the Perfetto rails, and picks the energy source.
+ */
 object BenchmarkReport {
-    const val SCHEMA = "emoedge.android.bench/1"
+    const val SCHEMA = "emoedge.bench/2"
 
-    /** The metric records of one run. Energy is null and flagged when it cannot be measured. */
     fun records(run: BenchmarkRun): List<Map<String, Any?>> {
         val flags = ArrayList<String>()
-        if (run.charging) flags += "charging: energy not measured (the charger feeds the phone)"
         val stats = LatencyStats.of(run.latenciesMs)
-        var energy: EnergyEstimate? = null
-        if (!run.charging) {
-            try {
-                energy = EnergyEstimate.of(run.runBattery, run.idleBattery, run.iterations)
-                if (energy.belowBaseline) flags += "energy below the idle baseline: run longer"
-            } catch (e: EnergyException) {
-                flags += "energy not measured: ${e.kind}"
-            }
+        var energy: BlockEnergy? = null
+        var notes: List<String> = listOf("energy not requested")
+        if (run.energyWanted) {
+            val (chosen, why) = BlockEnergy.choose(run.blocks, run.powerMonitor, run.battery, run.plugged)
+            energy = chosen
+            notes = why
+            if (chosen?.belowBaseline == true) flags += "energy below the idle baseline: run longer"
         }
+        val pssPeak = (run.thermal.mapNotNull { it.pssKb } + listOfNotNull(run.pssAfterKb)).maxOrNull()
         val base =
             linkedMapOf<String, Any?>(
                 "schema" to SCHEMA,
+                "platform" to "android",
                 "model" to run.model,
                 "runtime" to run.runtime,
+                "delegate" to run.delegate,
                 "precision" to run.precision,
                 "modalities" to run.modalities,
-                "iterations" to run.iterations,
+                "threads" to run.threads,
+                "duration_s" to run.durationS,
+                "block_s" to run.blockS,
                 "warmup" to run.warmup,
+                "screen" to run.screen,
                 "flags" to flags,
                 "device" to run.device,
             )
@@ -66,25 +87,65 @@ object BenchmarkReport {
             extra: Map<String, Any?> = emptyMap(),
         ): Map<String, Any?> = linkedMapOf<String, Any?>("metric" to metric, "value" to value, "unit" to unit) + base + extra
 
-        return listOf(
-            record("load_ms", run.loadMs, "ms"),
-            record("first_inference_ms", run.firstInferenceMs, "ms"),
-            record("p50_ms", stats.p50Ms, "ms"),
-            record("p90_ms", stats.p90Ms, "ms"),
-            record("p99_ms", stats.p99Ms, "ms"),
-            record("mean_ms", stats.meanMs, "ms"),
-            record("pss_mb", run.pssKb?.let { it / 1024.0 }, "MB"),
-            record("energy_mj_per_inference", energy?.let { it.joulesPerInference * 1000.0 }, "mJ", mapOf("energy" to energy?.toMap())),
-            record("thermal_status_before", run.thermalBefore, "PowerManager.THERMAL_STATUS_*"),
-            record("thermal_status_after", run.thermalAfter, "PowerManager.THERMAL_STATUS_*"),
-            record("latency_samples", null, "ms", mapOf("samples" to run.latenciesMs.toList())),
-            record(
-                "battery_samples",
-                null,
-                "t_ms/current_ua/voltage_mv",
-                mapOf("samples" to mapOf("run" to run.runBattery.map { it.toMap() }, "idle" to run.idleBattery.map { it.toMap() })),
-            ),
-        )
+        val out =
+            mutableListOf(
+                record("load_ms", run.loadMs, "ms"),
+                record("first_inference_ms", run.firstInferenceMs, "ms"),
+                record("p50_ms", stats.p50Ms, "ms"),
+                record("p90_ms", stats.p90Ms, "ms"),
+                record("p99_ms", stats.p99Ms, "ms"),
+                record("mean_ms", stats.meanMs, "ms"),
+                record("trimmed_mean_ms", stats.trimmedMeanMs, "ms"),
+                record("inferences", run.latenciesMs.size, "count"),
+                record(
+                    "pss_change_mb",
+                    if (run.pssBeforeKb != null &&
+                        run.pssAfterKb != null
+                    ) {
+                        (run.pssAfterKb - run.pssBeforeKb) / 1024.0
+                    } else {
+                        null
+                    },
+                    "MB",
+                ),
+                record("pss_peak_mb", pssPeak?.let { it / 1024.0 }, "MB"),
+                record("thermal_status_max", run.thermal.mapNotNull { it.status }.maxOrNull(), "PowerManager.THERMAL_STATUS_*"),
+                record("thermal_headroom_max", run.thermal.mapNotNull { it.headroom }.maxOrNull(), "getThermalHeadroom"),
+                record(
+                    "energy_mj_per_inference",
+                    energy?.mjPerInference,
+                    "mJ",
+                    mapOf(
+                        "uncertainty_mj" to energy?.uncertaintyMj,
+                        "source" to energy?.source,
+                        "energy" to energy?.toMap(),
+                        "energy_notes" to notes,
+                    ),
+                ),
+                record("latency_samples", null, "ms", mapOf("samples" to run.latenciesMs.toList())),
+                record("blocks", null, "boot-time ms", mapOf("samples" to run.blocks.map { it.toMap() })),
+                record("thermal_samples", null, "t_ms/status/headroom/pss_kb", mapOf("samples" to run.thermal.map { it.toMap() })),
+            )
+        if (run.powerMonitor.isNotEmpty()) {
+            val rails = run.powerMonitor.mapValues { (_, v) -> v.map { listOf(it.first, it.second) } }
+            out +=
+                record(
+                    "power_samples",
+                    null,
+                    "t_ms/µWs cumulative",
+                    mapOf("samples" to mapOf("source" to "power_monitor", "rails" to rails)),
+                )
+        }
+        if (run.battery.isNotEmpty()) {
+            out +=
+                record(
+                    "battery_samples",
+                    null,
+                    "t_ms/current_ua/voltage_mv",
+                    mapOf("samples" to run.battery.map { it.toMap() }, "plugged" to run.plugged),
+                )
+        }
+        return out
     }
 
     fun toJson(records: List<Map<String, Any?>>): String = Json.write(records) + "\n"

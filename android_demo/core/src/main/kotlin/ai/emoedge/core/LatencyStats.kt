@@ -21,6 +21,11 @@ class LatencyStats(
     val p50Ms: Double,
     val p90Ms: Double,
     val p99Ms: Double,
+    /**
+     * Mean after dropping floor(0.1 n) samples at each end (ExecuTorch minibench's trimmed mean;
+     * sdk.device_report.trimmed_mean). Not in [toMap]: contract/latency_stats.json fixes that map's keys.
+     */
+    val trimmedMeanMs: Double,
 ) {
     fun toMap(): Map<String, Any> =
         linkedMapOf(
@@ -46,7 +51,21 @@ class LatencyStats(
                 percentile(x, 50.0),
                 percentile(x, 90.0),
                 percentile(x, 99.0),
+                trimmedMean(x, TRIM),
             )
+        }
+
+        const val TRIM = 0.1
+
+        /** Mean of already sorted samples after dropping floor(proportion * n) at each end. */
+        fun trimmedMean(
+            sorted: DoubleArray,
+            proportion: Double,
+        ): Double {
+            require(sorted.isNotEmpty() && proportion in 0.0..0.5)
+            val cut = floor(proportion * sorted.size).toInt()
+            val kept = sorted.copyOfRange(cut, sorted.size - cut)
+            return if (kept.isEmpty()) sorted[sorted.size / 2] else kept.average()
         }
 
         /** The percentile q in [0, 100] of already sorted samples. */

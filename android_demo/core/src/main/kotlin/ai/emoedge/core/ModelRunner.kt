@@ -16,5 +16,9 @@ class ModelOutputs(
 interface ModelRunner : Closeable {
     val runtime: String
 
+    /** The delegate / execution provider that actually executes the graph, as the runtime reports it. */
+    val delegate: String
+        get() = runtime
+
     fun run(inputs: PackedInputs): ModelOutputs
 }

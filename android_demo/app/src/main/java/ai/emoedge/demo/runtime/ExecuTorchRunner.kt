@@ -18,20 +18,24 @@ import java.io.File
  * API classes (react-native-executorch's classes.jar); it runs only on a device with the native
  * library. The artifact is checked against its manifest's size and sha256 before loading, and
  * `loadMethod("forward")`'s status is checked (a failed load is a [ModelLoadException] naming the
- * ExecuTorch error here, at open time, not a crash at the first prediction).
+ * ExecuTorch error here, at open time, not a crash at the first prediction). [artifactChecked] skips
+ * the sha256 check when the caller already ran it (the benchmark times loading without hashing).
+ * [delegate] is the backends `forward` was lowered to (MethodMetadata.getBackends), "portable" when none.
  */
 class ExecuTorchRunner(
     artifact: File,
     private val manifest: Manifest,
     threads: Int = 1,
+    artifactChecked: Boolean = false,
 ) : ModelRunner {
     override val runtime: String = "executorch"
+    override val delegate: String
 
     private val module: Module
 
     init {
         require(manifest.format == "executorch") { "${artifact.name}: manifest format ${manifest.format}, expected executorch" }
-        manifest.checkArtifact(artifact)
+        if (!artifactChecked) manifest.checkArtifact(artifact)
         module =
             try {
                 Module.load(artifact.absolutePath, Module.LOAD_MODE_MMAP, threads)
@@ -58,6 +62,16 @@ class ExecuTorchRunner(
             module.destroy()
             throw e
         }
+        delegate =
+            try {
+                module
+                    .getMethodMetadata("forward")
+                    .backends
+                    .joinToString("+")
+                    .ifEmpty { "portable" }
+            } catch (e: RuntimeException) {
+                "unknown (${e.message})"
+            }
     }
 
     override fun run(inputs: PackedInputs): ModelOutputs {

@@ -29,11 +29,12 @@ object Runtimes {
         artifact: File,
         manifest: Manifest,
         threads: Int = 1,
+        artifactChecked: Boolean = false,
     ): ModelRunner =
         when (forArtifact(artifact)) {
-            "executorch" -> ExecuTorchRunner(artifact, manifest, threads)
-            "litert" -> LiteRtRunner(artifact, manifest, threads)
-            else -> OnnxRunner(artifact, manifest, threads)
+            "executorch" -> ExecuTorchRunner(artifact, manifest, threads, artifactChecked)
+            "litert" -> LiteRtRunner(artifact, manifest, threads, artifactChecked)
+            else -> OnnxRunner(artifact, manifest, threads, artifactChecked)
         }
 }
 
@@ -46,12 +47,16 @@ class LiteRtRunner(
     artifact: File,
     private val manifest: Manifest,
     threads: Int,
+    artifactChecked: Boolean = false,
 ) : ModelRunner {
     override val runtime = "litert"
+
+    // Interpreter.Options defaults: the CPU with LiteRT's default XNNPACK delegate (no GPU/NPU delegate added).
+    override val delegate = "cpu-xnnpack"
     private val interpreter: Interpreter
 
     init {
-        manifest.checkArtifact(artifact)
+        if (!artifactChecked) manifest.checkArtifact(artifact)
         interpreter = Interpreter(artifact, Interpreter.Options().setNumThreads(threads))
     }
 
@@ -82,13 +87,17 @@ class OnnxRunner(
     artifact: File,
     private val manifest: Manifest,
     threads: Int,
+    artifactChecked: Boolean = false,
 ) : ModelRunner {
     override val runtime = "onnx"
+
+    // No execution provider is added to the session options: ONNX Runtime's CPU provider runs it.
+    override val delegate = "CPUExecutionProvider"
     private val env = OrtEnvironment.getEnvironment()
     private val session: OrtSession
 
     init {
-        manifest.checkArtifact(artifact)
+        if (!artifactChecked) manifest.checkArtifact(artifact)
         val options = OrtSession.SessionOptions().apply { setIntraOpNumThreads(threads) }
         session = env.createSession(artifact.absolutePath, options)
     }
