@@ -29,6 +29,26 @@ from export.formats import FORMATS, PRECISIONS, parse_list
 DIST_MARKER = "report.json"
 
 
+def qnn_unavailable() -> str:
+    """Why the Qualcomm QNN `.pte` route cannot run here (always a reason: it is documented, not wired in).
+
+    ExecuTorch's QNN backend lowers through the Qualcomm AI Engine Direct (QNN) SDK: its host libraries
+    (libQnnHtp.so and friends under $QNN_SDK_ROOT/lib/x86_64-linux-clang) must be present at export time
+    and its device libraries pushed beside the app. That SDK is a registration-gated download from
+    Qualcomm, not a PyPI package, so it cannot be installed here."""
+    import os
+
+    root = os.environ.get("QNN_SDK_ROOT")
+    fix = ("install the Qualcomm AI Engine Direct (QNN) SDK from Qualcomm, set QNN_SDK_ROOT to it, and follow "
+           "ExecuTorch's Qualcomm backend guide; then export with its QnnPartitioner")
+    if not root:
+        return f"--delegates qnn: the Qualcomm QNN SDK is not installed (QNN_SDK_ROOT is not set); {fix}"
+    if not (Path(root) / "lib" / "x86_64-linux-clang" / "libQnnHtp.so").is_file():
+        return f"--delegates qnn: QNN_SDK_ROOT={root} holds no lib/x86_64-linux-clang/libQnnHtp.so: not a QNN SDK; {fix}"
+    return ("--delegates qnn: the QNN SDK is installed but this exporter does not lower to QNN yet; use ExecuTorch's "
+            "Qualcomm backend scripts with the manifest of the XNNPACK export")
+
+
 class _UsageError(ValueError):
     """Bad input found after the staging directory exists (exit 2, nothing committed)."""
 
@@ -44,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", help="dataset path (default: where training found it)")
     parser.add_argument("--min-metric", type=float, help="exit 1 when any artifact's test accuracy is below this")
     parser.add_argument("--max-test-samples", type=int, help="verify on the first N test samples only (quick runs)")
-    parser.add_argument("--delegates", default="", help="also try these ExecuTorch partitioners: coreml,vulkan")
+    parser.add_argument("--delegates", default="", help="also try these ExecuTorch partitioners: coreml,vulkan (qnn: says what it needs)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -53,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         precisions = parse_list(args.precision, PRECISIONS, "precision")
         if args.calibration < 0:
             raise ValueError("--calibration must be >= 0")
-        delegates = parse_list(args.delegates, ("coreml", "vulkan"), "delegate") if args.delegates else []
+        delegates = parse_list(args.delegates, ("coreml", "vulkan", "qnn"), "delegate") if args.delegates else []
+        if "qnn" in delegates:
+            raise ValueError(qnn_unavailable())
         from sdk.atomic import check_output_dir, staged_dir
 
         out = check_output_dir(Path(args.out), ours=(DIST_MARKER,))  # before any training or export

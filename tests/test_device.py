@@ -401,3 +401,17 @@ def test_xctest_output_converts_to_the_result_format(tmp_path, capsys):
 def test_trimmed_mean_definition():
     assert device_report.trimmed_mean([1, 2, 3, 4, 5, 6, 7, 8, 9, 100]) == pytest.approx(5.5)  # drops 1 and 100
     assert device_report.trimmed_mean([3.0]) == 3.0
+
+
+# ------------------------------------------------------------------ accelerators
+def test_the_qnn_route_says_the_qualcomm_sdk_is_not_installed(monkeypatch, tmp_path, capsys):
+    from export.__main__ import main as export_main
+
+    monkeypatch.delenv("QNN_SDK_ROOT", raising=False)
+    assert export_main(["--delegates", "qnn", "--out", str(tmp_path / "dist")]) == 2
+    err = capsys.readouterr().err
+    assert "the Qualcomm QNN SDK is not installed (QNN_SDK_ROOT is not set)" in err and "QnnPartitioner" in err
+    assert not (tmp_path / "dist").exists()  # refused before any training or export
+    monkeypatch.setenv("QNN_SDK_ROOT", str(tmp_path))
+    assert export_main(["--delegates", "qnn", "--out", str(tmp_path / "dist")]) == 2
+    assert "holds no lib/x86_64-linux-clang/libQnnHtp.so" in capsys.readouterr().err
