@@ -12,9 +12,18 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from export.manifest import tool_versions as _versions
+from sdk.atomic import write_bytes
+from sdk.runtime.runners import litert_interpreter, litert_signature
+
+
+#: A recipe entry that keeps the log-mel front end (sdk.frontend) fp32, as the ONNX and
+#: ExecuTorch int8 paths do: with dynamic-range int8 the DFT conv would quantize raw PCM
+#: to one int8 scale per tensor (quiet speech keeps a few levels) and the mel conv a power
+#: spectrum spanning many decades. The converter names every op's output tensor after its
+#: module path, so the front end's ops all match this regex; a later recipe entry wins.
+FRONTEND_FP32 = {"regex": ".*LogMelFrontEnd_frontend.*", "operation": "*", "algorithm_key": "no_quantize",
+                 "op_config": {}}
 
 
 def tool_versions() -> dict[str, str]:
@@ -34,7 +43,7 @@ def export(model, example_inputs, path, precision="fp32", calibration=(), quanti
             litert_torch.convert(model, tuple(example_inputs)).export(str(source))
         if precision == "fp32":
             if source != path:
-                path.write_bytes(source.read_bytes())
+                write_bytes(path, source.read_bytes())
             return {}
         return {"quantization": _quantize(source, path, calibration, quantization)}
 
@@ -46,50 +55,29 @@ def _quantize(source: Path, target: Path, calibration, mode: str) -> dict:
         if not calibration:
             raise ValueError("static int8 needs calibration samples (--calibration N > 0)")
         q = quantizer.Quantizer(str(source), recipe.static_wi8_ai8())
-        interpreter = _interpreter(source)
-        signature, names = _signature(interpreter)
+        interpreter = litert_interpreter(source)
+        signature, names = litert_signature(interpreter)
         data = {signature: [{n: t.numpy() for n, t in zip(names, sample)} for sample in calibration]}
         result = q.quantize(q.calibrate(data, num_threads=1), enable_progress_report=False)
         notes = {"mode": "static", "recipe": "static_wi8_ai8", "calibration_samples": len(calibration)}
     else:
-        q = quantizer.Quantizer(str(source), recipe.dynamic_wi8_afp32())
+        q = quantizer.Quantizer(str(source), recipe.dynamic_wi8_afp32() + [FRONTEND_FP32])
         result = q.quantize(enable_progress_report=False)
         notes = {"mode": "dynamic", "recipe": "dynamic_wi8_afp32", "weights": "int8",
-                 "activations": "fp32 (the 1e9 presence mask stays exact)"}
+                 "activations": "fp32 (the 1e9 presence mask stays exact)",
+                 "kept_fp32": "log-mel front end (ops under LogMelFrontEnd)"}
     target.unlink(missing_ok=True)
     result.export_model(str(target), overwrite=True)
     return notes
 
 
-def _interpreter(path, threads: int = 1):
-    from ai_edge_litert.interpreter import Interpreter
-
-    return Interpreter(model_path=str(path), num_threads=threads)
-
-
-def _signature(interpreter):
-    signatures = interpreter.get_signature_list()
-    key = next(iter(signatures))
-    # "args_0", "args_1", ... in argument order (numerically, so args_10 follows args_9)
-    names = sorted(signatures[key]["inputs"], key=lambda n: (len(n), n))
-    return key, names
-
-
 def load(path, threads: int = 1):
-    interpreter = _interpreter(path, threads)
-    key, names = _signature(interpreter)
-    runner = interpreter.get_signature_runner(key)
-    outputs = sorted(interpreter.get_signature_list()[key]["outputs"], key=lambda n: (len(n), n))
-    details = runner.get_input_details()
-    dtypes = [details[n]["dtype"] for n in names]  # token ids: int32 in the .tflite, int64 elsewhere
+    """The artifact in the SDK's own LiteRT runner (sdk.runtime.runners.LiteRTRunner): verified as it will run."""
+    from sdk.runtime.backends import load_runner
 
-    def run(inputs: list[np.ndarray]):
-        result = runner(**{n: np.ascontiguousarray(x, dtype=d) for n, x, d in zip(names, inputs, dtypes)})
-        return result[outputs[0]], result[outputs[1]]
-
-    return run
+    return load_runner("litert", path, threads)
 
 
 def runtime_names(path) -> dict:
-    key, names = _signature(_interpreter(path))
+    key, names = litert_signature(litert_interpreter(path))
     return {"signature": key, "inputs": names}

@@ -264,17 +264,23 @@ class FaceEncoder(nn.Module):
 
     For a frames modality with ``encoder="face"`` (FER2013-sized crops; MobileNets,
     Howard et al. 2017, sec. 3.1 for the block). With base width w (spec width key
-    ``<name>.frame``, default 32): a 3x3 stem (w, stride 1, 48x48), then separable
-    blocks w->2w /2 (24x24), 2w->2w, 2w->4w /2 (12x12), 4w->4w, 4w->8w /2 (6x6), 8w->8w,
-    then global average pooling. BatchNorm follows every conv; at export it is folded
-    into the conv (eval mode). About 12 M MACs and 0.15 M parameters per frame at w = 32.
+    ``<name>.frame``, default 32): a 3x3 stem (w, stride 2: 48x48 -> 24x24), then separable
+    blocks w->2w, 2w->2w, 2w->4w /2 (12x12), 4w->4w, 4w->8w /2 (6x6), 8w->8w, then global
+    average pooling. BatchNorm follows every conv; at export it is folded into the conv
+    (eval mode). About 11.6 M MACs and 0.15 M parameters per frame at w = 32.
+
+    The stem strides (as MobileNet's does) instead of the first block: nothing runs at
+    48x48 x w, which made CPU training 3x slower for 5 % of the MACs. In training mode
+    the input is laid out channels-last, which mkldnn's convolutions run about 2x faster
+    on a CPU; eval mode (and so every export) sees the plain layout and no extra op.
     """
 
     def __init__(self, in_channels: int, width: int = 32):
         super().__init__()
         w = width
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
-        plan = [(w, 2 * w, 2), (2 * w, 2 * w, 1), (2 * w, 4 * w, 2), (4 * w, 4 * w, 1), (4 * w, 8 * w, 2),
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, w, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(w),
+                                   nn.ReLU()]
+        plan = [(w, 2 * w, 1), (2 * w, 2 * w, 1), (2 * w, 4 * w, 2), (4 * w, 4 * w, 1), (4 * w, 8 * w, 2),
                 (8 * w, 8 * w, 1)]
         for cin, cout, stride in plan:
             layers += separable_block(cin, cout, stride)
@@ -284,7 +290,10 @@ class FaceEncoder(nn.Module):
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         b, t = frames.shape[0], frames.shape[1]
-        x = self.dropout(self.cnn(frames.reshape(b * t, *frames.shape[2:])))
+        x = frames.reshape(b * t, *frames.shape[2:])
+        if self.training:
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.dropout(self.cnn(x))
         return x.mean(dim=(2, 3)).reshape(b, t, -1)
 
 
@@ -298,6 +307,11 @@ class AudioEncoder(nn.Module):
     BiGRU after it is unrolled at export, and export time grows with its steps
     (issue 14: a 259-step recurrence took over 40 minutes to export), so it sees 19.
     Width key ``<name>.audio`` (default 64).
+
+    In training mode the normalised log-mel gets SpecAugment masks (Park et al.,
+    Interspeech 2019): two bands of up to 1/8 of the mel bands and two spans of up to
+    1/10 of the frames per sample set to 0 (the band mean). Eval mode, and so every
+    export, has no masking op.
     """
 
     def __init__(self, modality, width: int = 64, stages: int = 4):
@@ -317,4 +331,23 @@ class AudioEncoder(nn.Module):
         self.steps = steps
 
     def forward(self, pcm: torch.Tensor) -> torch.Tensor:
-        return self.cnn(self.frontend(pcm)).transpose(1, 2)
+        mel = self.frontend(pcm)
+        if self.training:
+            mel = spec_augment(mel)
+        return self.cnn(mel).transpose(1, 2)
+
+
+def spec_augment(mel: torch.Tensor, bands: int = 2, band_frac: float = 1 / 8, spans: int = 2,
+                 span_frac: float = 1 / 10) -> torch.Tensor:
+    """SpecAugment frequency and time masking of (B, n_mels, F), drawn from torch's global RNG."""
+    b, n_mels, frames = mel.shape
+    keep = torch.ones(b, n_mels, frames, dtype=torch.bool, device=mel.device)
+    for size, count, axis in ((n_mels, bands, 1), (frames, spans, 2)):
+        limit = max(1, int(size * (band_frac if axis == 1 else span_frac)))
+        for _ in range(count):
+            width = torch.randint(0, limit + 1, (b, 1), device=mel.device)
+            start = (torch.rand(b, 1, device=mel.device) * (size - width + 1)).long()
+            pos = torch.arange(size, device=mel.device)[None, :]
+            hit = (pos >= start) & (pos < start + width)  # (B, size)
+            keep &= ~(hit[:, :, None] if axis == 1 else hit[:, None, :])
+    return mel * keep

@@ -46,6 +46,8 @@ class EmotionModel(nn.Module):
         self.spec = spec
         widths = spec.widths
         self.encoders = nn.ModuleDict({m.name: ModalityEncoder(m, spec) for m in spec.modalities})
+        #: encoders kept in eval mode by train() (stage-wise training, sdk.encoder_init); not saved
+        self.frozen_encoders: set[str] = set()
         dims = [self.encoders[m.name].out_dim for m in spec.modalities]
         if len(set(dims)) != 1:
             raise ValueError(f"every encoder must output the same width for fusion, got {dims}")
@@ -72,6 +74,12 @@ class EmotionModel(nn.Module):
         if self.classify_here:
             self.ffn = FeedForward(self.fusion.out_dim, widths.get("ffn", spec.ffn_size), spec.dropout)
             self.classifier = nn.Linear(self.fusion.out_dim, spec.num_classes)
+
+    def train(self, mode: bool = True) -> "EmotionModel":
+        super().train(mode)
+        for name in self.frozen_encoders:  # frozen encoders keep their BatchNorm statistics and no dropout
+            self.encoders[name].eval()
+        return self
 
     @property
     def modality_names(self) -> list[str]:

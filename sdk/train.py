@@ -293,6 +293,10 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--context", type=int, help="utterances of context before the target (mosi, meld)")
     g.add_argument("--live-options", help='live: JSON loader options, e.g. \'{"rows_per_epoch": 6000}\' '
                    "(see sdk.data.live.DEFAULT_OPTIONS)")
+    g.add_argument("--encoders-from", help="live: start encoders from single-modality runs, "
+                   "e.g. audio=runs/live_audio,video=runs/live_video,text=runs/live_text (sdk.encoder_init)")
+    g.add_argument("--freeze-encoders", action="store_true",
+                   help="live: keep the --encoders-from encoders fixed (weights and BatchNorm statistics)")
 
 
 def data_options_from_args(args: argparse.Namespace) -> dict:

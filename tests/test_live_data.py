@@ -178,6 +178,30 @@ def test_train_live_writes_a_run_evaluated_by_the_protocol(live, tmp_path):
     assert reloaded.spec.modality("audio").kind == "waveform"
 
 
+def test_stagewise_training_copies_and_freezes_single_modality_encoders(live, tmp_path):
+    """--encoders-from: the fused model starts from encoders trained alone; frozen ones never change."""
+    from sdk.data.live import build_live, train_live
+    from sdk.encoder_init import EncoderInitError
+    from sdk.training import TrainConfig
+
+    config = TrainConfig(epochs=1, batch_size=32, modality_dropout=0.5, noise=0.3)
+    small = {"hidden_size": 16, "ffn_size": 16}
+    alone = build_live(live.sources, live.options, ("video",), modalities=[live.modalities[1]])
+    video, _ = train_live(alone, tmp_path / "video", config, progress=False, **small)
+    fused, metrics = train_live(live, tmp_path / "fused", config, progress=False,
+                                encoders_from={"video": tmp_path / "video"}, freeze_encoders=True, **small)
+    theirs, ours = video.encoders["video"].state_dict(), fused.encoders["video"].state_dict()
+    assert theirs.keys() == ours.keys() and all(torch.equal(theirs[k], ours[k]) for k in theirs)
+    assert metrics["encoders_from"]["video"]["frozen"] is True
+    fused.train()
+    assert not fused.encoders["video"].training and fused.encoders["audio"].training
+    # a mismatch is refused with the reason: another modality's run, or a wrong name
+    with pytest.raises(EncoderInitError, match="has no modality 'audio'"):
+        train_live(live, None, config, progress=False, encoders_from={"audio": tmp_path / "video"}, **small)
+    with pytest.raises(EncoderInitError, match="model's modalities"):
+        train_live(live, None, config, progress=False, encoders_from={"face": tmp_path / "video"}, **small)
+
+
 def test_multilabel_macro_f1_counts_a_prediction_among_the_labels_as_correct():
     # class 0: TP 1 (row 0), FN 2 (rows 1, 2) -> F1 2/4; class 1: TP 1 (row 1) -> 1;
     # class 2: only a false positive and no gold row -> not averaged (macro over the classes that occur)

@@ -263,3 +263,25 @@ def test_recognizer_takes_pcm_face_and_text(formats):
         probabilities = np.array([result.probabilities[c] for c in spec.class_names])
         assert np.abs(probabilities - expected).max() <= 1e-4, fmt
         assert all(result.gate_weights[m] > 0 for m in spec.modality_names)
+
+
+@pytest.mark.slow
+def test_litert_int8_keeps_the_front_end_fp32(tmp_path):
+    """Dynamic-range int8 LiteRT: every op under the log-mel front end reads fp32 tensors only
+    (export.litert.FRONTEND_FP32); the learned convs after it do get int8 weights."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from export.litert import export
+
+    path = tmp_path / "model_int8.tflite"
+    notes = export(tiny_live_model(), tiny_live_samples(1)[0], path, "int8")
+    assert "front end" in notes["quantization"]["kept_fp32"]
+    interpreter = Interpreter(str(path))
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    int8_front, int8_rest = 0, 0
+    for op in interpreter._get_ops_details():
+        reads_int8 = any(tensors[i]["dtype"] == np.int8 for i in op["inputs"] if i >= 0)
+        in_front = "LogMelFrontEnd" in tensors[op["outputs"][0]]["name"]
+        int8_front += reads_int8 and in_front
+        int8_rest += reads_int8 and not in_front
+    assert int8_front == 0 and int8_rest > 0

@@ -506,11 +506,16 @@ def checkpoint_live_data(model, payload: dict, data_path=None) -> LiveData:
 
 
 # ----------------------------------------------------------------------------- the one command
-def train_live(data: LiveData, out: Path | None, config, progress: bool = True, **spec_options) -> tuple:
+def train_live(data: LiveData, out: Path | None, config, progress: bool = True, encoders_from: dict | None = None,
+               freeze_encoders: bool = False, **spec_options) -> tuple:
     """Train one model on `data` with `config` (sdk.training.fit), evaluate the protocol, write `out`.
 
+    `encoders_from` ({modality: run dir}) starts those encoders from single-modality models
+    (stage-wise training, sdk.encoder_init), frozen with `freeze_encoders`.
     Returns (model, metrics); `train_seconds` counts fit alone (data loading and evaluation excluded).
     """
+    from sdk.encoder_init import copy_encoders
+
     from sdk.checkpoint import save_checkpoint, write_json
     from sdk.metrics import confusion
     from sdk.model import build_model, count_parameters
@@ -522,10 +527,14 @@ def train_live(data: LiveData, out: Path | None, config, progress: bool = True, 
     spec = ModelSpec(modalities=list(data.modalities), class_names=list(EMOTIONS), dataset="live",
                      **spec_options).validate()
     model = build_model(spec)
+    initialised = copy_encoders(model, encoders_from or {}, freeze=freeze_encoders)
     splits = {"train": data.splits["train"], "val": data.splits["val"]}
     if progress:
         print(f"live: modalities {data.modality_names}; {len(splits['train'])} training rows per epoch (re-paired "
               f"each epoch), {len(splits['val'])} validation rows, {count_parameters(model):,} parameters", flush=True)
+        for name, item in initialised.items():
+            print(f"live: {name} encoder ({item['parameters']:,} parameters) from {item['from']}"
+                  f"{', frozen' if item['frozen'] else ''}", flush=True)
     started = time.perf_counter()
     result = fit(model, splits, config, progress=progress)
     train_seconds = time.perf_counter() - started
@@ -542,6 +551,7 @@ def train_live(data: LiveData, out: Path | None, config, progress: bool = True, 
         "train_seconds": train_seconds,
         "evaluate_seconds": time.perf_counter() - started,
         "threads": torch.get_num_threads(),
+        "encoders_from": initialised,
         "best_epoch": result["best_epoch"],
         "epochs_run": len(result["history"]),
         "val": evaluate_split(model, splits["val"]),
@@ -589,8 +599,16 @@ def run_live(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"live: data loaded in {time.perf_counter() - started:.0f} s", flush=True)
-    model, metrics = train_live(data, Path(args.out), config_from_args(args), progress=not args.quiet,
-                                **{**DATASET_DEFAULTS.get("live", {}), **spec_options(args)})
+    from sdk.encoder_init import EncoderInitError, parse_encoders_from
+
+    try:
+        encoders_from = parse_encoders_from(getattr(args, "encoders_from", None) or "")
+        model, metrics = train_live(data, Path(args.out), config_from_args(args), progress=not args.quiet,
+                                    encoders_from=encoders_from, freeze_encoders=getattr(args, "freeze_encoders", False),
+                                    **{**DATASET_DEFAULTS.get("live", {}), **spec_options(args)})
+    except EncoderInitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(format_protocol(metrics["protocol_results"]))
     print(f"live: {metrics['params']:,} parameters, trained in {metrics['train_seconds']:.0f} s at "
           f"{metrics['threads']} thread(s), best epoch {metrics['best_epoch']}; paired test accuracy "
