@@ -16,15 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from export.manifest import build_manifest
+from sdk.atomic import write_text
 from sdk.bench import StatsError, latency_stats
 from sdk.data.synthetic import CLASS_NAMES as SYNTHETIC_CLASSES
 from sdk.data.synthetic import LIVE_CLASS_NAMES
@@ -724,16 +723,11 @@ def dumps(data: Any, indent: int = 0) -> str:
 
 
 def write(out: Path) -> list[Path]:
-    """Write every file atomically (temp file + rename) with `dumps`' formatting."""
+    """Write every file atomically (sdk.atomic: temp file, fsync, rename) with `dumps`' formatting."""
     written = []
     for rel, content in generate().items():
         path = out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(dumps(content) + "\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        write_text(path, dumps(content) + "\n")
         written.append(path)
     return written
 

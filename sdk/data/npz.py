@@ -41,13 +41,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from sdk.atomic import sha256_file
+from sdk.atomic import atomic_write_bytes, sha256_file
 from sdk.data.dataset import SPLITS, MultimodalDataset
 from sdk.data.validate import check_values
 from sdk.spec import FEATURES, FRAMES, MODALITY_KINDS, TOKENS, ModalitySpec, Normalization, SpecError
@@ -166,16 +164,7 @@ def save_npz(dataset: MultimodalDataset, path: str | Path) -> Path:
     for m in dataset.modalities:
         arrays[f"x_{m.name}"] = dataset.inputs[m.name]
         arrays[f"lengths_{m.name}"] = np.asarray(dataset.lengths[m.name], np.int64)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, lambda f: np.savez_compressed(f, **arrays))
 
 
 def _need(arrays: dict, key: str, where: str, what: str) -> np.ndarray:
