@@ -293,8 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--model", type=Path, action="append", required=True,
                    help="an exported artifact with its manifest beside it (repeat to compare backends)")
     b.add_argument("--serial", help="device serial (`adb devices`); needed when several are connected")
-    b.add_argument("--duration", type=float, default=30, help="seconds of timed inference (default 30)")
-    b.add_argument("--block", type=float, default=5, help="seconds per run block, each between idle blocks (default 5)")
+    b.add_argument("--duration", type=int, default=30, help="seconds of timed inference (default 30)")
+    b.add_argument("--block", type=int, default=5, help="seconds per run block, each between idle blocks (default 5)")
     b.add_argument("--warmup", type=int, default=20)
     b.add_argument("--repeat", type=int, default=1, help="fresh-process runs per model (default 1)")
     b.add_argument("--modalities", help="comma-separated modalities present (default: all)")
