@@ -3,19 +3,29 @@
 No files: `load_synthetic(n_samples, seed, missing_rate)` draws everything from
 `numpy.random.default_rng(seed)`, so the same arguments always give the same data.
 
-Modalities (spec order) and their class structure:
-    audio  features, 16 steps x 12 features: a class-specific offset on all features
-           plus a class-specific temporal wave on three features, on a per-feature
-           raw scale (so normalization matters);
-    video  frames, 6 steps x 1x12x12: a bright blob whose position and shape depend
-           on the class, jittered and drifting, on a noisy background;
-    text   tokens, 10 steps, 40-word vocabulary of made-up words: class words mixed
-           with neutral words and a few words of other classes.
+Each modality carries only part of the evidence, so the fused model beats every subset
+of the modalities. The four classes are the corners of an arousal x valence square:
 
-Each modality of a sample "expresses" the true class with probability 0.75 and a
-random other class otherwise, independently across modalities, then noise is
-added: every modality alone is informative but imperfect (about 60-75 % for a
-small model) and combining them helps.
+               positive valence   negative valence
+    low arousal    neutral            sad
+    high arousal   happy              angry
+
+    audio  features, 16 steps x 12 features: says the arousal only (low or high): an
+           arousal-specific offset on all features and a temporal wave on three features
+           (one period for low, three for high), on a per-feature raw scale (so
+           normalization matters);
+    video  frames, 6 steps x 1x12x12: says the valence only: a bright blob in the upper
+           half (positive) or the lower half (negative) of the image, at a random column,
+           jittered and drifting, on a noisy background;
+    text   tokens, 10 steps, 40-word vocabulary of made-up words: says the class itself,
+           weakly: a few words of the class (sometimes none) among neutral filler words
+           and words of other classes.
+
+Every sample draws, per modality, an intensity in [0, 1] that scales how strongly the
+modality shows its part (a quiet voice, a faint blob, few class words), then noise is
+added. Audio alone can at best tell the arousal row, video the valence column, text is
+a noisy guess of the class; audio + video together name the class, and text breaks the
+ties where one of them is faint. The model must combine all three to do best.
 
 Samples are left-padded to variable valid lengths; each modality is absent with
 probability `missing_rate` (its array is zero, its length stays full), with at
@@ -34,7 +44,11 @@ CLASS_NAMES = ["neutral", "happy", "sad", "angry"]
 AUDIO_STEPS, AUDIO_DIM = 16, 12
 VIDEO_STEPS, IMAGE_SIZE = 6, 12
 TEXT_STEPS = 10
-EXPRESS_PROB = 0.75  # probability that a modality shows the true class
+EXPRESS_PROB = 0.75  # load_synthetic_live: probability that a modality shows the true class
+#: Per class (CLASS_NAMES order): arousal (0 low, 1 high), which audio shows, and valence
+#: (0 positive, 1 negative), which video shows; text shows the class.
+AROUSAL = np.array([0, 1, 0, 1])
+VALENCE = np.array([0, 0, 1, 1])
 GROUP_SIZE = 10
 TEST_FRACTION = 0.2
 
@@ -49,13 +63,8 @@ NEUTRAL_WORDS = ["the", "a", "and", "to", "it", "was", "so", "then", "we",
                  "you", "that", "with", "on", "of", "in", "at", "for"]
 VOCABULARY = [*SPECIALS, *(w for words in CLASS_WORDS for w in words), *NEUTRAL_WORDS]
 
-#: Blob (row, column, sigma_row, sigma_col) per class.
-BLOBS = np.array([
-    [6.0, 6.0, 2.4, 2.4],  # neutral: centred, wide
-    [3.5, 8.5, 1.2, 2.6],  # happy: upper right, flat
-    [8.5, 3.5, 2.6, 1.2],  # sad: lower left, tall
-    [3.5, 3.5, 1.1, 1.1],  # angry: upper left, small
-])
+#: Blob centre row per valence (positive: upper half, negative: lower half).
+BLOB_ROWS = np.array([3.5, 8.5])
 
 
 def synthetic_modalities() -> list[ModalitySpec]:
@@ -73,7 +82,7 @@ def load_synthetic(n_samples: int = 1200, seed: int = 0, missing_rate: float = 0
     rng = np.random.default_rng(seed)
     n, k = n_samples, len(CLASS_NAMES)
     labels = rng.integers(0, k, size=n)
-    shown = [_expressed(labels, k, rng) for _ in range(3)]
+    intensity = rng.uniform(0.0, 1.0, size=(3, n))  # how strongly each modality shows its part
 
     lengths = {
         "audio": rng.integers(8, AUDIO_STEPS + 1, size=n),
@@ -81,9 +90,9 @@ def load_synthetic(n_samples: int = 1200, seed: int = 0, missing_rate: float = 0
         "text": rng.integers(4, TEXT_STEPS + 1, size=n),
     }
     inputs = {
-        "audio": _audio(shown[0], lengths["audio"], rng),
-        "video": _video(shown[1], lengths["video"], rng),
-        "text": _text(shown[2], lengths["text"], rng),
+        "audio": _audio(AROUSAL[labels], intensity[0], lengths["audio"], rng),
+        "video": _video(VALENCE[labels], intensity[1], lengths["video"], rng),
+        "text": _text(labels, intensity[2], lengths["text"], rng),
     }
     presence = _presence(n, 3, missing_rate, rng)
     for i, name in enumerate(("audio", "video", "text")):
@@ -132,53 +141,56 @@ def _valid_mask(lengths: np.ndarray, steps: int) -> np.ndarray:
     return np.arange(steps)[None, :] >= (steps - lengths[:, None])
 
 
-def _audio(shown: np.ndarray, lengths: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    fixed = np.random.default_rng(1000)  # class templates and raw scales do not depend on the seed
-    offsets = fixed.normal(0.0, 0.6, size=(len(CLASS_NAMES), AUDIO_DIM))
+def _audio(arousal: np.ndarray, intensity: np.ndarray, lengths: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Audio shows the arousal (0 low, 1 high), scaled by the sample's intensity."""
+    fixed = np.random.default_rng(1000)  # templates and raw scales do not depend on the seed
+    offsets = fixed.normal(0.0, 0.6, size=(2, AUDIO_DIM))
     raw_mean = fixed.normal(0.0, 50.0, size=AUDIO_DIM)
     raw_scale = np.exp(fixed.normal(0.0, 1.0, size=AUDIO_DIM))
-    n, t = len(shown), AUDIO_STEPS
+    n, t = len(arousal), AUDIO_STEPS
     start = t - lengths  # first valid step
     time = (np.arange(t)[None, :] - start[:, None]) / t  # 0 at the first valid step
-    wave = np.zeros((n, t, AUDIO_DIM))
-    freq = 1.0 + shown  # class c: c + 1 periods over 16 steps
+    freq = 1.0 + 2.0 * arousal  # low: one period over 16 steps, high: three
     phase = rng.uniform(-0.5, 0.5, size=n)
+    wave = np.zeros((n, t, AUDIO_DIM))
     for j in range(3):
-        feature = 3 * shown + j  # three features per class
-        wave[np.arange(n)[:, None], np.arange(t)[None, :], feature[:, None]] = \
-            1.2 * np.sin(2 * np.pi * freq[:, None] * time + phase[:, None] + j)
-    signal = offsets[shown][:, None, :] + wave
-    z = signal + rng.normal(0.0, 2.2, size=(n, t, AUDIO_DIM))
+        wave[:, :, j] = 1.2 * np.sin(2 * np.pi * freq[:, None] * time + phase[:, None] + j)
+    signal = intensity[:, None, None] * (offsets[arousal][:, None, :] + wave)
+    z = signal + rng.normal(0.0, 1.5, size=(n, t, AUDIO_DIM))
     x = raw_mean + raw_scale * z
     return np.where(_valid_mask(lengths, t)[:, :, None], x, 0.0).astype(np.float32)
 
 
-def _video(shown: np.ndarray, lengths: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    n, t, s = len(shown), VIDEO_STEPS, IMAGE_SIZE
-    blob = BLOBS[shown]  # (n, 4)
-    center = blob[:, None, :2] + rng.normal(0.0, 1.1, size=(n, 1, 2))
+def _video(valence: np.ndarray, intensity: np.ndarray, lengths: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Video shows the valence (0 positive: blob up, 1 negative: blob down), amplitude = intensity."""
+    n, t, s = len(valence), VIDEO_STEPS, IMAGE_SIZE
+    row = BLOB_ROWS[valence] + rng.normal(0.0, 1.0, size=n)
+    column = rng.uniform(2.5, 9.5, size=n)  # says nothing about the class
+    center = np.stack([row, column], axis=1)[:, None, :]
     center = center + np.cumsum(rng.normal(0.0, 0.4, size=(n, t, 2)), axis=1)  # drift over frames
-    sigma = blob[:, None, 2:] * np.exp(rng.normal(0.0, 0.15, size=(n, 1, 2)))
-    amp = rng.uniform(0.4, 0.9, size=(n, 1, 1, 1))
+    sigma = 1.8 * np.exp(rng.normal(0.0, 0.25, size=(n, 1, 2)))
+    amp = 0.8 * intensity[:, None, None, None]
     grid = np.arange(s, dtype=np.float64)
     dr = (grid[None, None, :] - center[:, :, 0:1]) / sigma[:, :, 0:1]  # (n, t, s)
     dc = (grid[None, None, :] - center[:, :, 1:2]) / sigma[:, :, 1:2]
     image = amp * np.exp(-0.5 * (dr[:, :, :, None] ** 2 + dc[:, :, None, :] ** 2))
-    x = 0.3 + image + rng.normal(0.0, 0.3, size=(n, t, s, s))
+    x = 0.3 + image + rng.normal(0.0, 0.5, size=(n, t, s, s))
     x = np.where(_valid_mask(lengths, t)[:, :, None, None], x, 0.0)
     return x[:, :, None, :, :].astype(np.float32)
 
 
-def _text(shown: np.ndarray, lengths: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    n, t = len(shown), TEXT_STEPS
+def _text(labels: np.ndarray, intensity: np.ndarray, lengths: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Text shows the class: each word is one of the class's words with probability 0.3 * intensity."""
+    n, t = len(labels), TEXT_STEPS
     k, per_class = len(CLASS_WORDS), len(CLASS_WORDS[0])
     first_class_id = len(SPECIALS)
     first_neutral_id = first_class_id + k * per_class
     draw = rng.random((n, t))
-    own = first_class_id + per_class * shown[:, None] + rng.integers(0, per_class, size=(n, t))
+    own_prob = 0.3 * intensity[:, None]
+    own = first_class_id + per_class * labels[:, None] + rng.integers(0, per_class, size=(n, t))
     any_class = first_class_id + rng.integers(0, k * per_class, size=(n, t))
     neutral = first_neutral_id + rng.integers(0, len(NEUTRAL_WORDS), size=(n, t))
-    ids = np.where(draw < 0.25, own, np.where(draw < 0.33, any_class, neutral))
+    ids = np.where(draw < own_prob, own, np.where(draw < own_prob + 0.1, any_class, neutral))
     return np.where(_valid_mask(lengths, t), ids, 0).astype(np.int64)
 
 
