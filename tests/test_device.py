@@ -167,7 +167,16 @@ def test_power_trace_round_trip(tmp_path):
     for name, points in rails.items():
         assert np.allclose(trace["rails"][name], points, atol=0.5)
     assert trace["battery"][0] == {"t_ms": BOOT0 - 1000, "current_ua": -450_000.0, "voltage_mv": 3900.0}
-    assert "collect_power_rails: true" in trace_config(60_000)
+    # the config sdk.device sends to `perfetto --txt -c -` is a valid TraceConfig for the shipped protos
+    from google.protobuf import text_format
+    from perfetto.protos.perfetto.trace import perfetto_trace_pb2
+
+    config = text_format.Parse(trace_config(60_000), perfetto_trace_pb2.TraceConfig())
+    power = config.data_sources[0].config
+    assert power.name == "android.power" and power.android_power_config.collect_power_rails
+    assert power.android_power_config.battery_poll_ms == 250 and config.duration_ms == 60_000
+    with pytest.raises(ValueError, match="poll_ms must be >= 100"):
+        trace_config(1000, poll_ms=10)
     (tmp_path / "bad").write_bytes(b"\xff\xff\xff not a trace")
     with pytest.raises(Exception, match="not a Perfetto trace"):
         read_power_trace(tmp_path / "bad")
