@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from sdk.layers import (AudioEncoder, BiGRU, BiLSTM, ChannelNormalization, DepthwiseSeparableConv1d, FaceEncoder,
-                        FrameEncoder)
+                        FrameEncoder, MelConv2dEncoder)
 from sdk.spec import FRAMES, TOKENS, WAVEFORM, ModalitySpec, ModelSpec
 
 
@@ -41,7 +41,8 @@ class ModalityEncoder(nn.Module):
                 norm = modality.normalization
                 self.front = nn.Sequential(ChannelNormalization(norm.mean, norm.std, modality.channels), self.front)
         elif modality.kind == WAVEFORM:
-            self.front = AudioEncoder(modality, width=widths.get(f"{prefix}.audio", 64))
+            audio_class = MelConv2dEncoder if modality.encoder == "mel2d" else AudioEncoder
+            self.front = audio_class(modality, width=widths.get(f"{prefix}.audio", 64))
             width = self.front.out_dim
         elif modality.kind == TOKENS:
             width = widths.get(f"{prefix}.embed", 64)

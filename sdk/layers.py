@@ -337,6 +337,52 @@ class AudioEncoder(nn.Module):
         return self.cnn(mel).transpose(1, 2)
 
 
+class MelConv2dEncoder(nn.Module):
+    """Raw PCM (B, S) -> (B, T', width): the in-graph log-mel read as a one-channel image by a
+    2-D depthwise-separable CNN (``encoder="mel2d"`` on a waveform modality).
+
+    A 3x3 stem (w/2 channels, stride 2 in time and frequency), then separable blocks
+    w/2->w, w->2w, 2w->2w, each stride 2 (sdk.layers.separable_block), so 64 bands x 298
+    frames become 4 x 19; the 4 remaining bands are stacked into channels and a 1x1 conv
+    maps them to ``width``. Unlike the 1-D front (mel bands as channels), a 2-D kernel
+    slides along frequency, so a pitch or formant pattern is recognised wherever a speaker
+    puts it (Badshah et al., "Speech emotion recognition from spectrograms with deep
+    convolutional neural network", 2017, use 2-D CNNs on spectrograms for the same reason).
+    Width key ``<name>.audio`` (default 64). SpecAugment and the channels-last layout apply
+    in training mode only, as in AudioEncoder and FaceEncoder.
+    """
+
+    def __init__(self, modality, width: int = 64, stages: int = 4):
+        super().__init__()
+        from sdk.frontend import LogMelFrontEnd
+
+        self.frontend = LogMelFrontEnd(modality)
+        w = 32
+        layers: list[nn.Module] = [nn.Conv2d(1, w // 2, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(w // 2),
+                                   nn.ReLU()]
+        for cin, cout in [(w // 2, w), (w, 2 * w), (2 * w, 2 * w)][: stages - 1]:
+            layers += separable_block(cin, cout, 2)
+        self.cnn = nn.Sequential(*layers)
+        bands, steps = modality.n_mels, modality.n_frames
+        for _ in range(stages):
+            bands, steps = (bands + 1) // 2, (steps + 1) // 2
+        channels = [w // 2, w, 2 * w, 2 * w][stages - 1]
+        self.project = nn.Conv1d(channels * bands, width, 1)
+        self.out_dim = width
+        self.steps = steps
+
+    def forward(self, pcm: torch.Tensor) -> torch.Tensor:
+        mel = self.frontend(pcm)
+        if self.training:
+            mel = spec_augment(mel)
+        x = mel.unsqueeze(1)
+        if self.training:
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.cnn(x)  # (B, C, bands, steps)
+        b, c, f, t = x.shape
+        return nn.functional.gelu(self.project(x.reshape(b, c * f, t))).transpose(1, 2)
+
+
 def spec_augment(mel: torch.Tensor, bands: int = 2, band_frac: float = 1 / 8, spans: int = 2,
                  span_frac: float = 1 / 10) -> torch.Tensor:
     """SpecAugment frequency and time masking of (B, n_mels, F), drawn from torch's global RNG."""

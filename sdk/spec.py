@@ -34,7 +34,7 @@ WAVEFORM_HOP_SECONDS = 0.010
 WAVEFORM_N_MELS = 64
 
 #: The encoder fronts a modality kind may name in `ModalitySpec.encoder` ("" = the default).
-ENCODERS = {FEATURES: ("",), FRAMES: ("", "face"), TOKENS: ("",), WAVEFORM: ("",)}
+ENCODERS = {FEATURES: ("",), FRAMES: ("", "face"), TOKENS: ("",), WAVEFORM: ("", "mel2d")}
 
 #: The fusion heads behind one interface (see sdk.fusion).
 FUSION_TYPES = ("gated", "concat", "gated2", "fbp", "cbp", "cbgp", "entropy")

@@ -60,6 +60,7 @@ DEFAULT_OPTIONS = {
     "test_repeats": 3,
     "val_unimodal": 400,
     "seed": 0,
+    "audio_encoder": "",  # "" (1-D convs over the mel bands) or "mel2d" (sdk.layers.MelConv2dEncoder)
 }
 
 PROTOCOL = """\
@@ -365,6 +366,9 @@ def build_live(sources: LiveSources, options: dict, modality_names: tuple[str, .
         fitted = {}
         for name in modality_names:
             (fitted[name],) = fit_normalization(sources.pools[name])
+            if fitted[name].kind == WAVEFORM and options["audio_encoder"]:
+                fitted[name] = dataclasses.replace(fitted[name], encoder=options["audio_encoder"])
+                fitted[name].validate()
         modalities = [fitted[n] for n in modality_names]
     pools = {m.name: sources.pools[m.name] for m in modalities}
     seed = int(options["seed"])
