@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ARM64 parity toolchain for tests/test_arm64.py (python -m export.arm64):
 #   qemu-user-static        Debian: runs aarch64 binaries on x86 (qemu-aarch64-static -cpu cortex-a76 -L SYSROOT)
-#   g++-aarch64-linux-gnu   Debian: cross-compiles native/et_runner.cpp (the .pte runner)
+#   g++-aarch64-linux-gnu   Debian: cross-compiles sdk/runtime/csrc/et_runner.cpp (the .pte runner)
 #   debootstrap             Debian: builds the arm64 sysroot (python3, libpython3.11) in .tools/arm64/sysroot
 #   g++                     Debian: builds the x86_64 libet_runner.so (sdk.runtime.native, no torch)
 # then `python3 -m export.arm64 --prepare`: the sysroot, the aarch64 wheels (onnxruntime, ai-edge-litert,

@@ -8,9 +8,9 @@ through the project's x86 runtime backends (`sdk.runtime.backends`) and through 
 under `qemu-aarch64-static -cpu cortex-a76`:
 
     .onnx     onnxruntime's aarch64 wheel, run by the aarch64 Python of an arm64 Debian sysroot
-    .tflite   ai-edge-litert's aarch64 wheel, same Python (both through export.onnx/export.litert.load,
+    .tflite   ai-edge-litert's aarch64 wheel, same Python (both through sdk.runtime.backends.load_runner,
               the loaders the x86 backends use)
-    .pte      native/et_runner.cpp cross-compiled with aarch64-linux-gnu-g++ against the aarch64
+    .pte      sdk/runtime/csrc/et_runner.cpp cross-compiled with aarch64-linux-gnu-g++ against the aarch64
               executorch wheel's own include/ and lib/libexecutorch*.so
 
 and the softmax probabilities are compared: max |Δp|, top-1 agreement, max |Δgate|, seconds.
@@ -26,7 +26,7 @@ the included .debs unpacked with dpkg-deb -x), an aarch64 /proc/cpuinfo inside i
 segfaults at import under qemu when it sees the host's x86 one), the aarch64 wheels (pip install
 --target) and the cross-built runner. System tools come from `bash .ci/setup-arm64.sh`.
 
-The runner is built by export.native, which also builds the same source as the x86_64
+The runner is built by sdk.runtime.native_build, which also builds the same source as the x86_64
 shared library behind the SDK's torch-free ExecuTorch backend (sdk.runtime.native).
 
 Emulation is ~200x slower than native: the seconds are for CI budgeting, never latency.
@@ -72,7 +72,6 @@ CPUINFO = "".join(
     "Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\n"
     "CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x4\nCPU part\t: 0xd0b\nCPU revision\t: 1\n\n"
     for i in range(4))
-ET_DTYPES = {0: "uint8", 1: "int8", 3: "int32", 4: "int64", 6: "float32", 7: "float64", 11: "bool"}
 
 
 class Arm64Unavailable(RuntimeError):
@@ -245,8 +244,8 @@ def prepare_executorch(version: str | None = None) -> Path:
 
 
 def build_runner(arch: str = "aarch64", executorch_dir: Path | None = None, out_dir: Path | None = None) -> Path:
-    """export.native.build_runner, with the aarch64 wheel's executorch as the default for aarch64."""
-    from export import native
+    """sdk.runtime.native_build.build_runner, with the aarch64 wheel's executorch as the default for aarch64."""
+    from sdk.runtime import native_build as native
 
     if arch == "aarch64" and executorch_dir is None:
         if shutil.which(native.TARGETS["aarch64"][0]) is None:
@@ -284,17 +283,14 @@ def _qemu(args: list, timeout: float, env_extra: dict | None = None) -> subproce
     return result
 
 
-# Runs inside the aarch64 Python: the same loaders the x86 backends use (export.onnx / export.litert.load).
+# Runs inside the aarch64 Python: the same runners the x86 backends use (sdk.runtime.backends.load_runner).
 AARCH64_SCRIPT = r"""
 import platform, sys
 import numpy as np
 fmt, model, inputs, outputs = sys.argv[1:5]
 assert platform.machine() == "aarch64", platform.machine()
-if fmt == "onnx":
-    from export.onnx import load
-else:
-    from export.litert import load
-run = load(model, threads=1)
+from sdk.runtime.backends import load_runner
+run = load_runner(fmt, model, 1)
 data = np.load(inputs)
 count = len(data["input0"])
 xs = [data[f"input{i}"] for i in range(len(data.files))]
@@ -330,6 +326,8 @@ def runner_info(runner: Path, artifact: Path, emulate: bool = True) -> dict:
 def run_aarch64_pte(runner: Path, artifact: Path, inputs: list, output_shapes: list, timeout: float = 1800):
     import numpy as np
 
+    from sdk.runtime.tensors import EXECUTORCH_DTYPES as ET_DTYPES
+
     info = runner_info(runner, artifact)
     _check_io(artifact, info, inputs)
     count = len(inputs[0])
@@ -354,6 +352,8 @@ def run_aarch64_pte(runner: Path, artifact: Path, inputs: list, output_shapes: l
 
 def _check_io(artifact: Path, info: dict, inputs: list) -> None:
     """The program's MethodMeta (from the runner) against the arrays we are about to feed."""
+    from sdk.runtime.tensors import EXECUTORCH_DTYPES as ET_DTYPES
+
     if len(info["inputs"]) != len(inputs):
         raise RuntimeError(f"{artifact.name}: the program takes {len(info['inputs'])} inputs, the manifest lists "
                            f"{len(inputs)}")
@@ -365,19 +365,12 @@ def _check_io(artifact: Path, info: dict, inputs: list) -> None:
 
 # ------------------------------------------------------------------ inputs and comparison
 def artifacts(models: Path) -> list[tuple[Path, dict]]:
-    """(artifact, manifest) for every manifest under `models` whose artifact is there."""
-    found = []
-    for manifest_path in sorted(models.rglob("*.json")):
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if not isinstance(manifest, dict) or not {"format", "precision", "artifact", "inputs"} <= manifest.keys():
-            continue
-        artifact = manifest_path.parent / manifest["artifact"]
-        if artifact.is_file() and manifest_path.name == artifact.name + ".json":
-            found.append((artifact, manifest))
-    return found
+    """(artifact, manifest) for every artifact under `models` (sdk.runtime.backends.find_artifacts, the
+    project's one discovery rule) whose manifest names it and has the fields compared here."""
+    from sdk.runtime.backends import find_artifacts
+
+    return [(artifact, manifest) for artifact, manifest in find_artifacts(models)
+            if {"format", "precision", "artifact", "inputs"} <= manifest.keys() and manifest["artifact"] == artifact.name]
 
 
 def random_inputs(manifest: dict, per_pattern: int, seed: int) -> list:
@@ -479,12 +472,10 @@ def run_x86(fmt: str, artifact: Path, inputs: list):
 
 
 def softmax(logits):
-    import numpy as np
+    """Per-sample softmax of (samples, ...) logits (sdk.runtime.tensors.softmax, the project's one)."""
+    from sdk.runtime.tensors import softmax as softmax_last_axis
 
-    z = logits.astype(np.float64).reshape(len(logits), -1)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    return softmax_last_axis(logits.reshape(len(logits), -1))
 
 
 def compare(models: Path, inputs_path: Path | None = None, per_pattern: int = 4, seed: int = 0,

@@ -21,10 +21,10 @@ import operator
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from export.manifest import tool_versions as _versions
+from sdk.atomic import write_bytes
 
 ANNOTATED_OPS = {torch.ops.aten.linear.default, torch.ops.aten.conv1d.default, torch.ops.aten.conv2d.default}
 
@@ -111,9 +111,7 @@ def export(model, example_inputs, path, precision="fp32", calibration=(), quanti
     edge = lower(module, example_inputs, partitioner)
     notes["delegation"] = delegation_report(edge)
     program = edge.to_executorch()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(program.buffer)
+    write_bytes(Path(path), program.buffer)
     return notes
 
 
@@ -156,16 +154,11 @@ def delegation_report(edge) -> dict:
 
 
 def load(path, threads: int = 1):
-    from executorch.runtime import Runtime
+    """The .pte in the SDK's own runner (sdk.runtime.native through sdk.runtime.runners.ExecuTorchRunner):
+    export verifies an artifact with the loader that will run it, not with executorch.runtime."""
+    from sdk.runtime.backends import load_runner
 
-    program = Runtime.get().load_program(Path(path))
-    method = program.load_method("forward")
-
-    def run(inputs: list[np.ndarray]):
-        outputs = method.execute([torch.from_numpy(np.ascontiguousarray(x)) for x in inputs])
-        return outputs[0].numpy(), outputs[1].numpy()
-
-    return run
+    return load_runner("executorch", path, threads)
 
 
 def other_partitioners() -> dict:

@@ -5,8 +5,9 @@ Every format module (`export.onnx`, `export.executorch`, `export.litert`) provid
     export(model, example_inputs, path, precision, calibration, quantization) -> dict
         write the artifact at `path`; return notes for the manifest and report
         (e.g. {"quantization": {...}, "delegation": {...}}).
-    load(path, threads=1) -> callable(list[np.ndarray]) -> (logits, gate_weights)
-        the artifact in its own runtime (onnxruntime, executorch.runtime, ai_edge_litert).
+    load(path, threads=1) -> sdk.runtime.runners.Runner: (list[np.ndarray]) -> (logits, gate_weights)
+        the artifact in the runtime SDK's own runner (onnxruntime, the native ExecuTorch runner,
+        ai_edge_litert): an artifact is verified by the loader that will run it.
     tool_versions() -> dict[str, str]
 
 Inputs are always the modality tensors in spec order then `presence` (batch 1,
@@ -17,8 +18,9 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+from sdk.runtime.manifest import OUTPUT_NAMES, input_names  # noqa: F401 - the runtime's names, re-exported
+
 PRECISIONS = ("fp32", "int8")
-OUTPUT_NAMES = ("logits", "gate_weights")
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class Format:
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
-        Format("executorch", ".pte", PRECISIONS, "executorch.runtime (XNNPACK)", "export.executorch"),
+        Format("executorch", ".pte", PRECISIONS, "ExecuTorch native runner (XNNPACK)", "export.executorch"),
         Format("litert", ".tflite", PRECISIONS, "ai_edge_litert Interpreter", "export.litert"),
         Format("onnx", ".onnx", PRECISIONS, "onnxruntime (CPU)", "export.onnx"),
     )
@@ -53,7 +55,3 @@ def parse_list(text: str, allowed, what: str) -> list[str]:
     if bad or not items:
         raise ValueError(f"unknown {what} {bad or text!r}; choose from {', '.join(allowed)} (comma-separated)")
     return items
-
-
-def input_names(spec) -> list[str]:
-    return [*spec.modality_names, "presence"]

@@ -1,4 +1,7 @@
-"""The manifest: the model spec plus what one artifact is, written beside it and embedded where possible.
+"""The manifest, build side: the model spec plus what one artifact is, written beside it and embedded where possible.
+
+Reading and checking (sidecar_path, check_artifact, manifest_digest, read_trailer, the
+manifest_version check) is the runtime's: sdk.runtime.manifest, re-exported here.
 
 `<artifact>.json` always sits beside the artifact. ONNX also carries it in
 `metadata_props["emoedge.manifest"]`; a .pte and a .tflite rely on the sidecar.
@@ -29,35 +32,17 @@ re-runs them in a child process before the artifact is loaded in-process.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from export.formats import OUTPUT_NAMES, input_names
-from sdk.atomic import sha256_file  # noqa: F401 - re-exported: one file hash for the project
+from sdk.atomic import sha256_file, write_bytes, write_json
+from sdk.runtime.manifest import (COVERED, DIGEST_KEY, EMBEDDED_KEY, MANIFEST_VERSION,  # noqa: F401 - re-exported
+                                  OUTPUT_NAMES, TRAILER_PREFIX, TRAILER_SIZE, ArtifactError, check_artifact,
+                                  input_names, manifest_digest, read_trailer, sidecar_path, trailer)
 
-MANIFEST_VERSION = 1
-EMBEDDED_KEY = "emoedge.manifest"
-DIGEST_KEY = "emoedge.manifest_digest"
-#: The manifest fields whose meaning the digest covers (absent ones hash as null).
-COVERED = ("manifest_version", "class_names", "modalities", "inputs", "outputs", "spec", "self_test")
-TRAILER_PREFIX = b"\nEMOEDGE-MANIFEST-SHA256:"
-TRAILER_SIZE = len(TRAILER_PREFIX) + 64 + 1
 #: Formats the runtime can run here (so the self-test can be measured at export).
 SELF_TEST_BACKENDS = {"executorch": "executorch", "litert": "litert", "onnx": "onnx"}
-
-
-class ArtifactError(ValueError):
-    """An artifact that does not match its manifest (or has none): do not run it."""
-
-
-def sidecar_path(artifact: Path | str) -> Path:
-    artifact = Path(artifact)
-    return artifact.with_name(artifact.name + ".json")
 
 
 def tool_versions(*packages: str) -> dict[str, str]:
@@ -109,35 +94,8 @@ def build_manifest(spec, format_name: str, precision: str, artifact: Path | str,
     }
 
 
-def manifest_digest(manifest: dict) -> str:
-    """sha256 of the COVERED fields as canonical JSON (sorted keys, no spaces, after a JSON round trip)."""
-    covered = json.loads(json.dumps({k: manifest.get(k) for k in COVERED}))
-    text = json.dumps(covered, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def trailer(digest: str) -> bytes:
-    return TRAILER_PREFIX + digest.encode() + b"\n"
-
-
-def read_trailer(artifact: Path | str) -> str | None:
-    """The manifest digest a .pte/.tflite ends with, or None when it has no trailer."""
-    with open(artifact, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        if f.tell() < TRAILER_SIZE:
-            return None
-        f.seek(-TRAILER_SIZE, os.SEEK_END)
-        tail = f.read(TRAILER_SIZE)
-    if not tail.startswith(TRAILER_PREFIX) or not tail.endswith(b"\n"):
-        return None
-    digest = tail[len(TRAILER_PREFIX):-1].decode("ascii", errors="replace")
-    return digest if len(digest) == 64 and all(c in "0123456789abcdef" for c in digest) else None
-
-
 def _embed_digest(artifact: Path, fmt: str, digest: str) -> None:
     """Write the digest into the artifact: ONNX metadata_props, else the trailer (atomically)."""
-    from sdk.atomic import write_bytes
-
     if fmt == "onnx":
         import onnx
 
@@ -170,47 +128,5 @@ def finalize(manifest: dict, artifact: Path | str, self_test: bool = True) -> di
     _embed_digest(artifact, manifest.get("format", ""), digest)
     manifest = {**manifest, "manifest_digest": digest, "sha256": sha256_file(artifact),
                 "size_bytes": artifact.stat().st_size}
-    write_json_atomic(sidecar_path(artifact), manifest)
-    return manifest
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def check_artifact(artifact: Path | str) -> dict:
-    """Return the sidecar manifest if the artifact matches it; raise ArtifactError otherwise."""
-    artifact = Path(artifact)
-    fix = "re-export it with `python -m export` (or restore both files from the same export)"
-    if not artifact.is_file():
-        raise ArtifactError(f"{artifact}: artifact not found")
-    manifest_path = sidecar_path(artifact)
-    if not manifest_path.is_file():
-        raise ArtifactError(f"{artifact}: its manifest {manifest_path.name} is missing; {fix}")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-        expected_sha, expected_size = manifest["sha256"], int(manifest["size_bytes"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise ArtifactError(f"{manifest_path}: not a valid emoedge manifest ({err}); {fix}") from err
-    size = artifact.stat().st_size
-    if size != expected_size:
-        raise ArtifactError(
-            f"{artifact}: {size} bytes but its manifest says {expected_size} (truncated or replaced file); {fix}"
-        )
-    actual = sha256_file(artifact)
-    if actual != expected_sha:
-        raise ArtifactError(
-            f"{artifact}: sha256 {actual[:16]}... does not match the manifest's {str(expected_sha)[:16]}... "
-            f"(corrupted or modified file, or a manifest from another export); {fix}"
-        )
+    write_json(sidecar_path(artifact), manifest)
     return manifest

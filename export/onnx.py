@@ -13,10 +13,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from export.formats import OUTPUT_NAMES, input_names
 from export.manifest import EMBEDDED_KEY, tool_versions as _versions
+from sdk.atomic import write_bytes
 
 QUANTIZED_OP_TYPES = ["MatMul", "Gemm", "Conv"]
 
@@ -54,8 +53,7 @@ def export(model, example_inputs, path, precision="fp32", calibration=(), quanti
             del proto.metadata_props[:]
             entry = proto.metadata_props.add()
             entry.key, entry.value = EMBEDDED_KEY, json.dumps(embed)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        onnx.save(proto, str(path))
+        write_bytes(path, proto.SerializeToString())
     return notes
 
 
@@ -146,20 +144,10 @@ def _quantize(source: Path, target: Path, names, calibration, mode: str) -> dict
 
 
 def load(path, threads: int = 1):
-    import onnxruntime as ort
+    """The artifact in the SDK's own ONNX runner (sdk.runtime.runners.OnnxRunner): verified as it will run."""
+    from sdk.runtime.backends import load_runner
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
-
-    def run(inputs: list[np.ndarray]):
-        logits, gates = session.run(list(OUTPUT_NAMES), dict(zip(names, inputs)))
-        return logits, gates
-
-    run.metadata = dict(session.get_modelmeta().custom_metadata_map)  # the manifest digest (export.manifest)
-    return run
+    return load_runner("onnx", path, threads)
 
 
 def mobile_report(path) -> dict:
@@ -176,7 +164,7 @@ def mobile_report(path) -> dict:
         ort_files = sorted(Path(tmp).glob("*.ort"))
         if converted.returncode == 0 and ort_files:
             target = path.with_suffix(".ort")
-            target.write_bytes(ort_files[0].read_bytes())
+            write_bytes(target, ort_files[0].read_bytes())
             result["ort_format"] = {"path": target.name, "size_bytes": target.stat().st_size}
         else:
             result["ort_format"] = {"error": (converted.stderr or converted.stdout)[-500:]}

@@ -103,6 +103,7 @@ def run(model, splits: dict, formats: list[str], precisions: list[str], out: Pat
                 runner = fmt.implementation().load(path, threads=1)
                 result = verify.evaluate(runner, reference)
                 entry["latency_ms_p50"] = verify.latency_ms(runner, test)
+                runner.close()  # the SDK's runner (sdk.runtime.runners): release the runtime now
             except Exception as err:  # noqa: BLE001
                 entry["status"] = "verify_failed"
                 entry["error"] = f"verification failed: {type(err).__name__}: {err}".splitlines()[0][:500]
@@ -160,7 +161,7 @@ def summary_checks(artifacts: list[dict]) -> list[dict]:
 def export_other_delegates(model, splits: dict, out: Path, names=("coreml", "vulkan")) -> dict:
     """Core ML- and Vulkan-delegated `.pte` files, where those partitioners lower here.
 
-    They are not verified: executorch.runtime on this Linux host has neither a Core ML
+    They are not verified: the ExecuTorch runner on this Linux host has neither a Core ML
     nor a Vulkan backend, so the report records the delegation and why no parity.
     """
     from export import executorch
@@ -183,7 +184,7 @@ def export_other_delegates(model, splits: dict, out: Path, names=("coreml", "vul
             finalize(manifest, path)
             results[name] = {"status": "exported_unverified", "path": str(path.relative_to(out)),
                              "size_bytes": path.stat().st_size, "delegation": notes["delegation"],
-                             "why_unverified": f"no {name} backend in executorch.runtime on this Linux x86 host"}
+                             "why_unverified": f"no {name} backend in the ExecuTorch runner on this Linux x86 host"}
         except Exception as err:  # noqa: BLE001
             results[name] = {"status": "export_failed", "error": f"{type(err).__name__}: {err}"[:500]}
     return results

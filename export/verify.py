@@ -19,6 +19,7 @@ import torch
 
 from sdk.evaluate import modality_subsets, restrict_to_subset
 from sdk.metrics import classification_metrics
+from sdk.runtime.tensors import softmax
 from sdk.spec import subset_name
 from sdk.training import SplitTensors, predict
 
@@ -53,12 +54,6 @@ def build_reference(model, test: SplitTensors, max_samples: int | None = None) -
         subsets[key] = part
         probabilities[key], _ = predict(model, part)
     return Reference(subsets, probabilities, subset_name(names))
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def run_split(runner, data: SplitTensors) -> np.ndarray:

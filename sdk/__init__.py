@@ -1,10 +1,11 @@
 """emoedge: fused audio + video + text emotion recognition for phones.
 
-`from sdk import EmotionRecognizer` gives the runtime SDK (sdk.runtime); it is
-imported on first use so `import sdk` stays light.
+`from sdk import EmotionRecognizer` gives the runtime SDK (sdk.runtime); names are
+imported on first use so `import sdk` stays light (no numpy, no torch).
 """
 _RUNTIME_NAMES = ("EmotionRecognizer", "RecognizerOptions", "RecognitionResult", "RunningMode",
-                  "StreamingRecognizer", "InputError", "BackendError", "RecognizerClosedError")
+                  "StreamingRecognizer", "EmoEdgeError", "InputError", "ArtifactError", "BackendError",
+                  "ModelNotFoundError", "OptionsError", "RecognizerClosedError")
 
 __all__ = list(_RUNTIME_NAMES)
 

@@ -36,9 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sdk.runtime.backends import BACKENDS
-
-ARTIFACT_SUFFIXES = tuple(s for b in BACKENDS.values() if b.name != "torch" for s in b.suffixes)
+from sdk.runtime.backends import ARTIFACT_SUFFIXES, BACKENDS  # noqa: F401 - ARTIFACT_SUFFIXES re-exported
+from sdk.runtime.backends import find_artifacts as discover
 
 
 # ------------------------------------------------------------------ worker (runs in a fresh process)
@@ -121,7 +120,7 @@ def measure(path: str, backend: str, threads: int, runs: int, warmup: int) -> di
         "load_ms": load_ms, "first_ms": first_ms, **percentiles(times),
         "runtime_p50_ms": percentiles(runtime_times)["p50_ms"],
         "peak_rss_mb": peak_rss_mb(),
-        "runtime": getattr(recognizer._run, "runtime", None),  # executorch: "native" or "pybindings"
+        "runtime": getattr(recognizer._run, "runtime", None),  # onnxruntime, litert, native, torch
     }
 
 
@@ -177,15 +176,8 @@ def count_flops(checkpoint: Path) -> int:
 
 def find_artifacts(models: Path) -> list[tuple[Path, dict]]:
     """(artifact, manifest) for every artifact a backend here can run, in a stable order."""
-    found = []
-    for path in sorted(p for p in models.rglob("*") if p.suffix in ARTIFACT_SUFFIXES and p.is_file()):
-        sidecar = path.with_name(path.name + ".json")
-        if not sidecar.is_file():
-            continue
-        manifest = json.loads(sidecar.read_text())
-        if manifest.get("format") in BACKENDS:  # e.g. executorch-coreml .pte files cannot run on this host
-            found.append((path, manifest))
-    return found
+    # e.g. executorch-coreml .pte files cannot run on this host
+    return [(path, manifest) for path, manifest in discover(models) if manifest.get("format") in BACKENDS]
 
 
 def find_checkpoint(models: Path, manifests: list[dict]) -> Path | None:

@@ -22,6 +22,7 @@ import threading
 
 import numpy as np
 
+from sdk.errors import BackendError
 from sdk.face import FACE_SIZE, crop_face, to_gray
 
 CASCADE = "haarcascade_frontalface_default.xml"
@@ -35,7 +36,7 @@ MIN_FACE_FRACTION = 0.1
 PAD = 0.25
 
 
-class FaceDetectorUnavailableError(RuntimeError):
+class FaceDetectorUnavailableError(BackendError):  # an EmoEdgeError (and a RuntimeError)
     """opencv-python-headless is not installed."""
 
 
@@ -51,8 +52,7 @@ def _cascade():
                 import cv2
             except ImportError as err:
                 raise FaceDetectorUnavailableError(
-                    "face detection needs opencv-python-headless (pip install opencv-python-headless, "
-                    "or pip install -e .)") from err
+                    "face detection needs opencv-python-headless (pip install 'emoedge[live]')") from err
             cv2.setNumThreads(1)  # detection runs in the caller's thread (OpenCV's pool oversubscribes small CPUs)
             path = cv2.data.haarcascades + CASCADE
             cascade = cv2.CascadeClassifier(path)

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from sdk.errors import EmoEdgeError
 from sdk.spec import FRAMES, TOKENS, WAVEFORM, ModalitySpec, ModelSpec
 from sdk.tokenizer import WordTokenizer
 
 
-class InputError(ValueError):
+class InputError(EmoEdgeError, ValueError):
     """An input that the model cannot take; the message says which and how to fix it.
 
     `kind` names the problem for code (and for the cross-language contract in

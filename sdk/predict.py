@@ -88,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="runtime threads (default 1)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    from export.manifest import ArtifactError
-    from sdk.runtime import BackendError, EmotionRecognizer, InputError
+    from sdk.runtime import ArtifactError, BackendError, EmotionRecognizer, InputError
 
     recognizer = None
     if known.model is not None:

@@ -215,10 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    from export.manifest import ArtifactError
     from sdk.atomic import write_json
     from sdk.audio_io import read_audio
-    from sdk.runtime import BackendError, EmotionRecognizer, InputError
+    from sdk.runtime import ArtifactError, BackendError, EmotionRecognizer, InputError
 
     if not args.hop_ms > 0:
         print("error: --hop-ms must be > 0", file=sys.stderr)

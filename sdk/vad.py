@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sdk.errors import BackendError
+
 SAMPLE_RATE = 16_000
 FRAME = 512  # samples per frame at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous frame fed in front of each frame
@@ -39,7 +41,7 @@ MIN_SILENCE_MS = 100.0
 MODEL_FILE = "silero_vad.onnx"
 
 
-class VADUnavailableError(RuntimeError):
+class VADUnavailableError(BackendError):  # an EmoEdgeError (and a RuntimeError)
     """silero-vad or onnxruntime is not installed."""
 
 
@@ -48,7 +50,7 @@ def model_path() -> Path:
     spec = importlib.util.find_spec("silero_vad")
     if spec is None or not spec.submodule_search_locations:
         raise VADUnavailableError("voice activity detection needs the silero-vad package "
-                                  "(pip install silero-vad, or pip install -e .)")
+                                  "(pip install 'emoedge[live]')")
     for location in spec.submodule_search_locations:
         path = Path(location) / "data" / MODEL_FILE
         if path.is_file():

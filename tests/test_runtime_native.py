@@ -1,6 +1,7 @@
-"""The torch-free ExecuTorch runtime (sdk.runtime.native over native/et_runner.cpp's C ABI).
+"""The torch-free ExecuTorch runtime (sdk.runtime.native over sdk/runtime/csrc/et_runner.cpp's C ABI).
 
-Checks it gives the pybindings' outputs bit for bit, that an inference process with it
+It is the project's only .pte loader (SDK, probe and export verification). Checks it gives the
+pybindings' outputs bit for bit (the pybindings serve only as this test's oracle), that an inference process with it
 never imports torch and stays under 150 MB of peak RSS (issue 5), and its errors.
 Needs g++ (the library is built on first use); skipped without it, failed under CI.
 """
@@ -16,8 +17,8 @@ import numpy as np
 import pytest
 
 from sdk import EmotionRecognizer
-from sdk.runtime import BackendError
-from tests.test_runtime import REPO, mosi_paths
+from sdk.runtime import BackendError, RecognizerClosedError
+from tests.helpers import REPO, mosi_paths
 
 RSS_LIMIT_MB = 150
 
@@ -29,7 +30,7 @@ def native_library():
     if shutil.which("g++") is None and not os.environ.get(native.LIBRARY_ENV):
         if os.environ.get("CI"):
             pytest.fail("g++ is missing in CI: bash .ci/setup-arm64.sh installs it")
-        pytest.skip("no g++ to build native/et_runner.cpp (apt-get install g++)")
+        pytest.skip("no g++ to build sdk/runtime/csrc/et_runner.cpp (apt-get install g++)")
     return native.library()
 
 
@@ -41,22 +42,27 @@ def pte(precision: str):
     return path
 
 
-def test_native_matches_the_pybindings_bit_for_bit(native_library, monkeypatch):
+def test_native_matches_the_pybindings_bit_for_bit(native_library):
+    import torch
+    from executorch.extension.pybindings import _C
+
     path = pte("fp32")
-    recognizers = {}
-    for runtime in ("native", "pybindings"):
-        monkeypatch.setenv("EMOEDGE_EXECUTORCH_RUNTIME", runtime)
-        recognizers[runtime] = EmotionRecognizer.load(path)
-        assert recognizers[runtime]._run.runtime == runtime
+    recognizer = EmotionRecognizer.load(path)
+    assert recognizer._run.runtime == "native"
+    oracle = _C._load_program(str(path), program_verification=_C.Verification.InternalConsistency)
+    method = oracle.load_method("forward")
     rng = np.random.default_rng(0)
-    spec = recognizers["native"].spec
+    spec = recognizer.spec
     for _ in range(20):
         kwargs = {m.name: rng.normal(size=(int(rng.integers(1, m.seq_len + 1)), *m.step_shape())).astype(np.float32)
                   if rng.random() < 0.7 else None for m in spec.modalities}
         if all(v is None for v in kwargs.values()):
             continue
-        a, b = (recognizers[r].predict(**kwargs) for r in ("native", "pybindings"))
-        assert a.probabilities == b.probabilities and a.gate_weights == b.gate_weights
+        arrays, presence = recognizer._preparer.arrays(**kwargs)
+        inputs = arrays + [presence]
+        native = recognizer._run(inputs)
+        expected = method.call([torch.from_numpy(np.ascontiguousarray(x)) for x in inputs])
+        assert np.array_equal(native[0], expected[0].numpy()) and np.array_equal(native[1], expected[1].numpy())
 
 
 INFERENCE_PROCESS = """
@@ -75,18 +81,16 @@ print(json.dumps({"runtime": recognizer._run.runtime, "torch": "torch" in sys.mo
 
 def test_an_executorch_inference_process_stays_under_150_mb_without_torch(native_library):
     path = pte("fp32")
-    env = {**os.environ, "EMOEDGE_EXECUTORCH_RUNTIME": "native"}
-    done = subprocess.run([sys.executable, "-c", INFERENCE_PROCESS, str(path)], cwd=REPO, env=env,
+    done = subprocess.run([sys.executable, "-c", INFERENCE_PROCESS, str(path)], cwd=REPO,
                           capture_output=True, text=True, timeout=300, check=True)
     measured = json.loads(done.stdout.strip().splitlines()[-1])
     assert measured["runtime"] == "native" and not measured["torch"]
     assert measured["rss"] <= RSS_LIMIT_MB, measured
 
 
-def test_a_file_that_is_not_a_program_is_a_backend_error(native_library, tmp_path, monkeypatch):
+def test_a_file_that_is_not_a_program_is_a_backend_error(native_library, tmp_path):
     from sdk.runtime.backends import load_runner
 
-    monkeypatch.setenv("EMOEDGE_EXECUTORCH_RUNTIME", "native")
     bogus = tmp_path / "model.pte"
     bogus.write_bytes(b"not a flatbuffer" * 8)
     with pytest.raises(BackendError, match="could not load"):
@@ -128,9 +132,12 @@ def test_the_c_abi_checks_byte_counts_and_names_missing_files(native_library):
     assert "no-such-model.pte" in native_library.et_last_error().decode()
 
 
-def test_an_unknown_runtime_choice_is_refused(monkeypatch):
-    from sdk.runtime.backends import load_runner
+def test_export_verification_loads_a_pte_with_the_sdks_runner(native_library):
+    """One .pte loader: export.executorch.load (what export verification runs) is the SDK's native runner."""
+    from export import executorch
 
-    monkeypatch.setenv("EMOEDGE_EXECUTORCH_RUNTIME", "fast")
-    with pytest.raises(BackendError, match="'native', 'pybindings'"):
-        load_runner("executorch", pte("fp32"))
+    runner = executorch.load(pte("fp32"))
+    assert runner.runtime == "native" and type(runner).__module__ == "sdk.runtime.runners"
+    runner.close()
+    with pytest.raises(RecognizerClosedError):
+        runner([])

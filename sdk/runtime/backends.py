@@ -1,38 +1,27 @@
-"""The runtimes behind `EmotionRecognizer`: one table, one loader per backend.
+"""The runtimes behind `EmotionRecognizer`: one table, one rule for which file runs where.
 
-Every loader returns a *runner*: `run(list[np.ndarray]) -> (logits, gate_weights)`,
-the inputs being the modality arrays in spec order then `presence` (batch 1) — the
-same interface as `export.<format>.load`, which the ONNX and LiteRT backends reuse.
+`load_runner` returns a runner (sdk.runtime.runners.Runner: `runner(list[np.ndarray]) ->
+(logits, gate_weights)`, `close()`), the inputs being the modality arrays in spec order
+then `presence` (batch 1). Export verification loads artifacts through the same function.
 
     backend     artifact               runtime
-    executorch  .pte                   ExecuTorch (XNNPACK): native C runner, or the pybindings
+    executorch  .pte                   ExecuTorch (XNNPACK) through the native C runner (sdk.runtime.native)
     litert      .tflite                ai_edge_litert Interpreter
     onnx        .onnx                  onnxruntime, CPU execution provider
     torch       model.pt or run dir    PyTorch eager (the checkpoint, no manifest)
 
-The ExecuTorch backend runs the .pte through native/et_runner.cpp's C ABI
-(sdk.runtime.native: the wheel's own libexecutorch*.so through ctypes, no torch,
-~40 MB of RSS) when that library can be had, else through
-`executorch.extension.pybindings._C`, which needs torch tensors (~240 MB). Both
-avoid `executorch.runtime` (what `export.executorch.load` uses): that package
-imports `executorch.exir` and torchao, 7 s and ~350 MB at import on this machine.
+`backend_for` is the project's one artifact discovery rule (a suffix, or a run directory
+holding model.pt); `ARTIFACT_SUFFIXES` are the exported formats' suffixes.
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
-
-Runner = Callable[[list], tuple]
+from sdk.errors import ArtifactError, BackendError, EmoEdgeError
+from sdk.runtime.runners import RUNNERS, Runner
 
 AUTO = "auto"
-
-
-class BackendError(RuntimeError):
-    """A backend that cannot be used here (its runtime is not installed, or it rejects the file)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +42,33 @@ BACKENDS: dict[str, Backend] = {
     )
 }
 CHECKPOINT_NAME = "model.pt"
+#: The suffixes of exported artifacts (every backend but torch).
+ARTIFACT_SUFFIXES = tuple(s for b in BACKENDS.values() if b.name != "torch" for s in b.suffixes)
+
+
+def is_artifact(path: Path | str) -> bool:
+    """Whether `path` names an exported artifact file (by suffix; its manifest is `<path>.json`)."""
+    return Path(path).suffix in ARTIFACT_SUFFIXES
+
+
+def find_artifacts(root: Path | str) -> list[tuple[Path, dict]]:
+    """(artifact, manifest) for every exported artifact under `root`, recursively, sorted by path: the
+    project's one discovery rule (sdk.bench, export.arm64). An artifact is a file with an artifact
+    suffix whose sidecar `<artifact>.json` is a JSON object; others are skipped. The manifest is not
+    checked here (loading does that)."""
+    import json
+
+    from sdk.runtime.manifest import sidecar_path
+
+    found = []
+    for path in sorted(p for p in Path(root).rglob("*") if is_artifact(p) and p.is_file()):
+        try:
+            manifest = json.loads(sidecar_path(path).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if isinstance(manifest, dict):
+            found.append((path, manifest))
+    return found
 
 
 def backend_for(path: Path | str) -> str:
@@ -61,8 +77,7 @@ def backend_for(path: Path | str) -> str:
     if path.is_dir():
         if (path / CHECKPOINT_NAME).is_file():
             return "torch"
-        artifacts = sorted(p.name for p in path.iterdir() if any(p.name.endswith(s) for b in BACKENDS.values()
-                                                                  for s in b.suffixes if b.name != "torch"))
+        artifacts = sorted(p.name for p in path.iterdir() if is_artifact(p))
         hint = f"; it holds {', '.join(artifacts)}: pass one of them" if artifacts else ""
         raise BackendError(f"{path} is a directory without {CHECKPOINT_NAME}{hint}")
     for backend in BACKENDS.values():
@@ -88,107 +103,30 @@ def check_backend(name: str, path: Path | str) -> str:
 
 
 def load_runner(name: str, path: Path | str, num_threads: int = 1) -> Runner:
-    """A runner for the artifact (or checkpoint) at `path` in backend `name`."""
-    loader = {"executorch": _executorch, "litert": _litert, "onnx": _onnx, "torch": _torch}[name]
+    """A runner for the artifact (or checkpoint) at `path` in backend `name`.
+
+    BackendError when the runtime is missing (its cause an ImportError or
+    sdk.runtime.native.NativeUnavailable) or refuses the file (the runtime's own error as cause)."""
+    from sdk.runtime.native import NativeUnavailable
+
+    if name not in RUNNERS:
+        raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(RUNNERS)}")
     try:
-        return loader(Path(path), num_threads)
+        return RUNNERS[name](Path(path), num_threads)
     except ImportError as err:
         raise BackendError(
             f"the {name} backend needs the {BACKENDS[name].package!r} package ({err}); "
-            f"`pip install {BACKENDS[name].package}` or use another backend"
+            f"`pip install {_EXTRA.get(name, BACKENDS[name].package)}` or use another backend"
         ) from err
+    except NativeUnavailable as err:
+        raise BackendError(f"the native ExecuTorch runner is unavailable: {err}") from err
+    except EmoEdgeError:
+        raise
+    except (RuntimeError, ValueError, OSError) as err:
+        if name == "torch" and isinstance(err, (ValueError, OSError)):  # an unreadable or refused checkpoint
+            raise ArtifactError(str(err)) from err
+        raise BackendError(f"{path}: {BACKENDS[name].runtime} could not load it ({type(err).__name__}: {err})") from err
 
 
-# ------------------------------------------------------------------- loaders
-def _onnx(path: Path, num_threads: int) -> Runner:
-    from export.onnx import load
-
-    return load(path, threads=num_threads)
-
-
-def _litert(path: Path, num_threads: int) -> Runner:
-    from export.litert import load
-
-    run = load(path, threads=num_threads)
-
-    def copied(inputs):  # the interpreter reuses its output buffers: hand out copies
-        logits, gates = run(inputs)
-        return np.array(logits, copy=True), np.array(gates, copy=True)
-
-    return copied
-
-
-_EXECUTORCH_THREADPOOL = threading.Lock()
-
-
-def _executorch(path: Path, num_threads: int) -> Runner:
-    """The native runner (sdk.runtime.native, no torch) when it can be had, else the pybindings."""
-    import os
-
-    from sdk.runtime import native
-
-    choice = os.environ.get(native.RUNTIME_ENV, "")
-    if choice not in ("", "native", "pybindings"):
-        raise BackendError(f"${native.RUNTIME_ENV} is {choice!r}; use 'native', 'pybindings' or leave it unset")
-    if choice != "pybindings":
-        try:
-            return _executorch_native(path, num_threads)
-        except native.NativeUnavailable as err:
-            if choice == "native":
-                raise BackendError(f"the native ExecuTorch runner is unavailable: {err}") from err
-    return _executorch_pybindings(path, num_threads)
-
-
-def _executorch_native(path: Path, num_threads: int) -> Runner:
-    from sdk.runtime.native import NativeProgram
-
-    try:
-        program = NativeProgram(path, num_threads)
-    except RuntimeError as err:
-        raise BackendError(f"{path}: ExecuTorch could not load it ({err})") from err
-
-    def run(inputs):
-        logits, gates = program.run(inputs)
-        return logits, gates
-
-    run.runtime = "native"
-    return run
-
-
-def _executorch_pybindings(path: Path, num_threads: int) -> Runner:
-    import torch
-    from executorch.extension.pybindings import _C
-
-    with _EXECUTORCH_THREADPOOL:  # the XNNPACK threadpool is process-wide
-        if _C._threadpool_get_thread_count() != num_threads:
-            _C._unsafe_reset_threadpool(num_threads)
-    try:
-        program = _C._load_program(str(path), program_verification=_C.Verification.InternalConsistency)
-        method = program.load_method("forward")
-    except RuntimeError as err:
-        raise BackendError(f"{path}: ExecuTorch could not load it ({err})") from err
-
-    def run(inputs):
-        outputs = method.call([torch.from_numpy(np.ascontiguousarray(x)) for x in inputs])
-        return outputs[0].numpy(), outputs[1].numpy()
-
-    run.runtime = "pybindings"
-    return run
-
-
-def _torch(path: Path, num_threads: int) -> Runner:
-    import torch
-
-    from sdk.checkpoint import load_checkpoint
-
-    torch.set_num_threads(num_threads)  # process-wide in PyTorch
-    model, _ = load_checkpoint(path)
-
-    def run(inputs):
-        with torch.inference_mode():
-            logits, gates = model(*[torch.from_numpy(x) for x in inputs])
-        return logits.numpy(), gates.numpy()
-
-    run.model = model  # for FLOP counting in sdk.bench
-    return run
-
+#: What to install for a backend's runtime (the base install has onnx and litert).
+_EXTRA = {"executorch": "'emoedge[executorch]'", "torch": "'emoedge[train]'"}

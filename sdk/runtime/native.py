@@ -1,21 +1,18 @@
-"""A torch-free ExecuTorch runner: the C ABI of native/et_runner.cpp, called through ctypes.
+"""The torch-free ExecuTorch runner: the C ABI of sdk/runtime/csrc/et_runner.cpp, called through ctypes.
 
-The executorch pybindings take torch tensors, so a process that uses them imports
-torch (about 220 MB of resident memory before the model is loaded). This library
-links only the executorch wheel's own libexecutorch*.so (XNNPACK backend, optimized
-and quantized kernels), so an inference process stays near 40 MB.
+This is the one way emoedge runs a .pte: the SDK's executorch backend, the probe and
+export verification all load programs here. The executorch pybindings would take
+torch tensors, so a process using them imports torch (about 220 MB of resident
+memory before the model is loaded); this library links only the executorch wheel's
+own libexecutorch*.so (XNNPACK backend, optimized and quantized kernels), so an
+inference process stays near 40 MB.
 
 Where the library comes from, first match wins:
 
 1. `$EMOEDGE_ET_RUNNER`: a path to a built `libet_runner.so`;
-2. the build cache `.tools/native/x86_64/libet_runner.so` of this checkout, built on
-   first use from native/et_runner.cpp with the system g++ against the installed
-   executorch package (about 2 s; export.native.build_runner, which also cross-builds
-   the aarch64 runner for the ARM64 check, and rebuilds when the source changes).
-
-`$EMOEDGE_EXECUTORCH_RUNTIME` picks the implementation of the `executorch` backend:
-`native` (this module; an error if the library cannot be had), `pybindings`, or
-unset (native when available, else the pybindings).
+2. the per-user build cache (sdk.runtime.native_build), built on first use from the
+   source shipped in the package with the system g++ against the installed executorch
+   package (about 2 s; rebuilt when the source or the executorch wheel changes).
 """
 from __future__ import annotations
 
@@ -28,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from sdk.runtime.tensors import EXECUTORCH_DTYPES
+
 LIBRARY_ENV = "EMOEDGE_ET_RUNNER"
-RUNTIME_ENV = "EMOEDGE_EXECUTORCH_RUNTIME"
-#: ExecuTorch ScalarType codes (runtime/core/portable_type/scalar_type.h) the models use.
-DTYPES = {0: np.uint8, 1: np.int8, 3: np.int32, 4: np.int64, 6: np.float32, 11: np.bool_}
+#: ExecuTorch ScalarType code -> numpy dtype (sdk.runtime.tensors.EXECUTORCH_DTYPES, the one table).
+DTYPES = {code: np.dtype(name).type for code, name in EXECUTORCH_DTYPES.items()}
 MAX_DIMS = 8
 
 
@@ -70,10 +68,8 @@ def _library_path() -> Path:
         if not Path(given).is_file():
             raise NativeUnavailable(f"${LIBRARY_ENV} is {given}, which is not a file")
         return Path(given)
-    try:
-        from export.native import NativeBuildError, build_runner
-    except ImportError as err:
-        raise NativeUnavailable(f"no ${LIBRARY_ENV} and no export package to build it ({err})") from err
+    from sdk.runtime.native_build import NativeBuildError, build_runner
+
     try:
         return build_runner("x86_64")
     except NativeBuildError as err:
@@ -116,6 +112,8 @@ class NativeProgram:
         return DTYPES[dtype.value], tuple(sizes[:ndim])
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        if not self._finalizer.alive:  # the handle is freed: never hand it to the library
+            raise RuntimeError("this ExecuTorch program was closed")
         if len(inputs) != len(self.inputs):
             raise ValueError(f"the program takes {len(self.inputs)} inputs, got {len(inputs)}")
         arrays = []
@@ -137,4 +135,9 @@ class NativeProgram:
         return outputs
 
     def close(self) -> None:
+        """Release the native program now (idempotent; also done when the object is collected)."""
         self._finalizer()
+
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive

@@ -2,7 +2,7 @@
 
 A .pte, .tflite or .onnx is parsed by native code (ExecuTorch, LiteRT, ONNX
 Runtime). A crafted or corrupted file whose sidecar sha256 was recomputed passes
-the integrity check (export.manifest.check_artifact) and can then crash the
+the integrity check (sdk.runtime.manifest.check_artifact) and can then crash the
 process inside that code (issue 13 #2: one changed byte of a .pte gave a
 segfault). ExecuTorch's own flatbuffer verification
 (`Program::Verification::InternalConsistency`, used by native/et_runner.cpp and
@@ -10,7 +10,7 @@ the pybindings path) catches structural damage but not damaged delegate
 payloads or constant data, and ORT/LiteRT offer no equivalent switch. So, before
 the in-process load:
 
-1. `check_binding`: the manifest's digest (export.manifest.manifest_digest, over
+1. `check_binding`: the manifest's digest (sdk.runtime.manifest.manifest_digest, over
    class names, modality names, shapes, dtypes, spec, self-test outputs) must equal
    the copy the artifact carries (the .pte/.tflite trailer here; the .onnx
    metadata, read by the child). An edited manifest -> ArtifactError.
@@ -20,7 +20,7 @@ the in-process load:
    (same top-1, max |Δprobability| and |Δgate| <= SELF_TEST_TOLERANCE). A crash
    (signal), a hang, a runtime error, non-finite or different outputs ->
    ArtifactError naming the file and the fix (re-export). The verdict is cached per
-   process by (backend, artifact sha256, manifest digest, ExecuTorch runtime choice).
+   process by (backend, artifact sha256, manifest digest).
 
 Both run whatever `verify_artifact` says: that option only skips the sha256.
 Limit: the child and the parent read the file separately; a file swapped between
@@ -38,6 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sdk.errors import ArtifactError, BackendError
+from sdk.runtime.manifest import manifest_digest, read_trailer, sha256_file
+from sdk.runtime.tensors import softmax
+
 #: The same runtime at one thread on the same bytes reproduces its outputs (to float rounding): a
 #: tolerance far below what any prediction could notice.
 SELF_TEST_TOLERANCE = 1e-5
@@ -48,9 +52,7 @@ _verdicts: dict[tuple, str] = {}
 _verdicts_lock = threading.Lock()
 
 
-def _artifact_error(message: str):
-    from export.manifest import ArtifactError
-
+def _artifact_error(message: str) -> ArtifactError:
     return ArtifactError(message)
 
 
@@ -86,12 +88,6 @@ def self_test_inputs(manifest: dict) -> list[list[np.ndarray]]:
     return samples
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = np.asarray(z, dtype=np.float64).reshape(-1)
-    e = np.exp(z - z.max())
-    return e / e.sum()
-
-
 def _run_self_test(run, manifest: dict) -> tuple[list, list]:
     logits, gates = [], []
     n_classes, n_modalities = len(manifest["class_names"]), len(manifest["inputs"]) - 1
@@ -114,7 +110,11 @@ def measure_self_test(backend: str, artifact: Path | str, manifest: dict) -> dic
     """At export (a trusted, freshly written artifact): its outputs on `self_test_inputs`."""
     from sdk.runtime.backends import load_runner
 
-    logits, gates = _run_self_test(load_runner(backend, artifact, 1), manifest)
+    runner = load_runner(backend, artifact, 1)
+    try:
+        logits, gates = _run_self_test(runner, manifest)
+    finally:
+        runner.close()
     return {"samples": len(logits), "tolerance": SELF_TEST_TOLERANCE, "logits": logits, "gates": gates}
 
 
@@ -123,7 +123,7 @@ def compare_self_test(expected: dict, logits: list, gates: list) -> str | None:
     if len(logits) != len(expected["logits"]):
         return f"the self-test ran {len(logits)} samples, the manifest records {len(expected['logits'])}"
     for i, (want_l, got_l, want_g, got_g) in enumerate(zip(expected["logits"], logits, expected["gates"], gates)):
-        p, q = _softmax(want_l), _softmax(got_l)
+        p, q = softmax(np.asarray(want_l).reshape(-1)), softmax(np.asarray(got_l).reshape(-1))
         if int(p.argmax()) != int(q.argmax()):
             return f"self-test sample {i}: top-1 class {int(q.argmax())}, at export {int(p.argmax())}"
         dp = float(np.abs(p - q).max())
@@ -137,8 +137,6 @@ def compare_self_test(expected: dict, logits: list, gates: list) -> str | None:
 # ------------------------------------------------------------------ the parent's checks
 def check_binding(path: Path, manifest: dict, embedded: str | None) -> None:
     """The artifact's copy of the manifest digest must equal the digest of this manifest."""
-    from export.manifest import manifest_digest
-
     if embedded is None:
         raise _artifact_error(
             f"{path}: the artifact carries no manifest digest (exported by an emoedge before manifests were "
@@ -158,19 +156,13 @@ def check_binding(path: Path, manifest: dict, embedded: str | None) -> None:
 def probe(backend: str, path: Path, manifest: dict, sha256: str | None = None) -> None:
     """Load and self-test the artifact in a child process (see the module docstring); raise
     ArtifactError (or BackendError when the runtime is missing) instead of crashing this process."""
-    from export.manifest import read_trailer, sha256_file
-    from sdk.runtime.backends import BackendError
-    from sdk.runtime.native import RUNTIME_ENV
-
     path = Path(path)
     if backend != "onnx":
         check_binding(path, manifest, read_trailer(path))
     if "self_test" not in manifest:
         raise _artifact_error(f"{path}: its manifest has no self-test record (exported by an emoedge before "
                               f"artifacts were self-tested and bound to their manifest); {_FIX}")
-    from export.manifest import manifest_digest
-
-    key = (backend, sha256 or sha256_file(path), manifest_digest(manifest), os.environ.get(RUNTIME_ENV, ""))
+    key = (backend, sha256 or sha256_file(path), manifest_digest(manifest))
     with _verdicts_lock:
         if _verdicts.get(key) == "ok":
             return
@@ -221,7 +213,7 @@ def _last_json(stdout: str):
 
 # ------------------------------------------------------------------ the child
 def _child(backend: str, path: str) -> dict:
-    from sdk.runtime.backends import BackendError, load_runner
+    from sdk.runtime.backends import load_runner
     from sdk.runtime.native import NativeUnavailable
 
     manifest = json.loads(sys.stdin.read())

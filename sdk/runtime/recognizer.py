@@ -10,25 +10,38 @@ plain dataclasses.
     result = recognizer.predict(audio=audio_steps, video=None, text=text_steps)
     result.label, result.probabilities["positive"], result.gate_weights["audio"]
 
-Loading reads the manifest beside the artifact (`<artifact>.json`), refuses an
-artifact whose size or sha256 differs from it (`export.manifest.ArtifactError`)
+Loading reads the manifest beside the artifact (`<artifact>.json`, sdk.runtime.manifest), refuses
+an unsupported manifest_version or an artifact whose size or sha256 differs from it (`ArtifactError`)
 and picks the backend from the file suffix. Everything about the model (modality
 names and order, shapes, normalization, vocabulary, class names) comes from the
 manifest's spec; a checkpoint (torch backend) carries the same spec.
 
-Errors, all documented (anything else is a bug):
-    ArtifactError   at load: missing manifest, truncated or modified artifact, a manifest
+Running modes (RecognizerOptions.running_mode, as MediaPipe's IMAGE vs LIVE_STREAM):
+    ONE_SHOT  `predict(...)` returns the result; `stream(callback)` may still open an explicit
+              stream. A `result_callback` in the options is refused (it would never be called).
+    STREAM    results go to `result_callback` (required): push steps through `stream()` (or
+              build one with `StreamingRecognizer.create_from_options`); `predict` is refused.
+
+Lifetime: `close()` (or `with EmotionRecognizer.load(...) as recognizer:`) releases the
+runtime's session, interpreter or native ExecuTorch program at once; later calls raise
+RecognizerClosedError.
+
+Errors, all sdk.errors.EmoEdgeError subclasses (anything else escaping is a bug):
+    ModelNotFoundError  at load: no file at model_path (an ArtifactError and a FileNotFoundError)
+    ArtifactError   at load: missing manifest, unsupported manifest_version, truncated or modified artifact, a manifest
                     that does not match the artifact's embedded digest, an artifact
                     that crashes, fails or gives other outputs than at export in a
                     child process (sdk.runtime.probe); at predict: the runtime failing
                     on validated inputs or returning wrong-sized or (for inputs of
                     ordinary scale) non-finite outputs: never blamed on the input
     BackendError    at load: unknown suffix or backend, runtime not installed
+    OptionsError    at load: bad options (num_threads, running_mode, a callback that does not fit
+                    the mode); at predict on a STREAM recognizer
     InputError      at predict: wrong shape, dtype, NaN/inf, every modality absent,
                     text longer than the model takes, text for a non-token
                     modality, values so far out of range the model's output is
                     not finite, more than one sample
-    RecognizerClosedError  predict after close()
+    RecognizerClosedError  predict (or a stream's push) after close()
 
 `predict` is safe to call from several threads: validation runs in the caller's
 thread, the runtime call is serialized by a lock (the runtimes' sessions are not
@@ -38,7 +51,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import json
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -47,8 +59,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from sdk.errors import (ArtifactError, BackendError, EmoEdgeError, ModelNotFoundError, OptionsError,
+                        RecognizerClosedError)
 from sdk.inputs import InputError, InputPreparer
-from sdk.runtime.backends import AUTO, BACKENDS, BackendError, check_backend, load_runner
+from sdk.runtime.backends import AUTO, BACKENDS, check_backend, load_runner
+from sdk.runtime.manifest import read_manifest
+from sdk.runtime.tensors import softmax, top_k  # noqa: F401 - softmax/top_k were importable from here
 from sdk.spec import ModelSpec, SpecError
 
 
@@ -57,13 +73,17 @@ from sdk.spec import ModelSpec, SpecError
 ORDINARY_INPUT_SCALE = 100.0
 
 
-class RecognizerClosedError(RuntimeError):
-    """predict() on a recognizer after close()."""
-
-
 class RunningMode(str, enum.Enum):
     ONE_SHOT = "one_shot"  # predict(...) returns a result
     STREAM = "stream"  # push(...) per step; results go to result_callback
+
+    @classmethod
+    def parse(cls, value) -> "RunningMode":
+        try:
+            return cls(value)
+        except ValueError:
+            raise OptionsError(f"running_mode must be one of {[m.value for m in cls]} (RunningMode.ONE_SHOT or "
+                               f"RunningMode.STREAM), got {value!r}") from None
 
 
 @dataclass(frozen=True)
@@ -124,21 +144,6 @@ class RecognizerOptions:
     min_interval_ms: float = 0.0
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def top_k(probabilities, k: int) -> list[int]:
-    """Indices of the `k` largest probabilities, largest first; ties keep the lower index first."""
-    p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
-    if not 1 <= k <= p.size:
-        raise ValueError(f"k must be in [1, {p.size}], got {k}")
-    return [int(i) for i in np.argsort(-p, kind="stable")[:k]]
-
-
 def result_from_outputs(class_names, modality_names, logits, gate_weights, presence, latency_ms: float = 0.0
                         ) -> RecognitionResult:
     """The model's two outputs for one sample -> a RecognitionResult: softmax (float64) of the logits,
@@ -154,15 +159,20 @@ def result_from_outputs(class_names, modality_names, logits, gate_weights, prese
     )
 
 
-def read_manifest(path: Path, verify: bool) -> dict:
-    from export.manifest import ArtifactError, check_artifact, sidecar_path
-
-    if verify:
-        return check_artifact(path)
-    try:
-        return json.loads(sidecar_path(path).read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ArtifactError(f"{path}: cannot read its manifest {sidecar_path(path).name} ({err})") from err
+def check_options(options: RecognizerOptions) -> RunningMode:
+    """Validate the options that do not need the model; returns the running mode. OptionsError otherwise."""
+    if isinstance(options.num_threads, bool) or not isinstance(options.num_threads, int) or options.num_threads < 1:
+        raise OptionsError(f"num_threads must be an int >= 1, got {options.num_threads!r}")
+    mode = RunningMode.parse(options.running_mode)
+    if options.result_callback is not None and not callable(options.result_callback):
+        raise OptionsError(f"result_callback must be callable, got {type(options.result_callback).__name__}")
+    if mode is RunningMode.ONE_SHOT and options.result_callback is not None:
+        raise OptionsError("result_callback is only called in running_mode=RunningMode.STREAM; with ONE_SHOT, "
+                           "predict() returns the result: drop the callback or set running_mode=STREAM")
+    if mode is RunningMode.STREAM and options.result_callback is None:
+        raise OptionsError("running_mode=RunningMode.STREAM delivers results to result_callback: pass one "
+                           "(or use running_mode=ONE_SHOT and predict())")
+    return mode
 
 
 class EmotionRecognizer:
@@ -182,11 +192,10 @@ class EmotionRecognizer:
     # ------------------------------------------------------------- creation
     @classmethod
     def create_from_options(cls, options: RecognizerOptions) -> "EmotionRecognizer":
-        if not isinstance(options.num_threads, int) or options.num_threads < 1:
-            raise ValueError(f"num_threads must be an int >= 1, got {options.num_threads!r}")
+        check_options(options)
         path = Path(options.model_path)
         if not path.exists():
-            raise FileNotFoundError(f"{path}: no such model file; pass an exported artifact or a checkpoint")
+            raise ModelNotFoundError(f"{path}: no such model file; pass an exported artifact or a checkpoint")
         backend = check_backend(options.backend, path)
         if backend == "torch":
             runner = load_runner(backend, path, options.num_threads)
@@ -194,16 +203,18 @@ class EmotionRecognizer:
         manifest = read_manifest(path, options.verify_artifact)
         try:
             spec = ModelSpec.from_dict(manifest["spec"])
-        except (KeyError, TypeError, SpecError) as err:
-            from export.manifest import ArtifactError
-
+        except (KeyError, TypeError, ValueError, SpecError) as err:
             raise ArtifactError(f"{path}: its manifest has no usable model spec ({err}); re-export it") from err
         from sdk.runtime.probe import probe
 
         # Always, whatever verify_artifact says: the manifest must match the artifact's embedded digest,
         # and the artifact must load and pass its self-test in a child process before it is loaded here.
         probe(backend, path, manifest, manifest.get("sha256") if options.verify_artifact else None)
-        runner = load_runner(backend, path, options.num_threads)
+        try:
+            runner = load_runner(backend, path, options.num_threads)
+        except BackendError as err:  # it passed the probe: only a file changed since can fail here
+            raise ArtifactError(f"{path}: {err}; the file changed after it was checked, or is corrupt: "
+                                f"re-export it with `python -m export`") from err
         return cls(spec, runner, options, backend, manifest)
 
     @classmethod
@@ -238,7 +249,20 @@ class EmotionRecognizer:
         cropped; `color_order="bgr"` for OpenCV frames), `sample_rate=` the rate of the PCM given
         as the waveform modality (any rate, resampled); with either (or `vad=True`) audio counts
         only when speech is detected, empty text is absent, and the result's `absent_reasons`
-        says why each absent modality is absent."""
+        says why each absent modality is absent.
+
+        OptionsError on a recognizer created with running_mode=STREAM (push to `stream()` instead)."""
+        if self.running_mode is RunningMode.STREAM:
+            raise OptionsError("this recognizer runs in running_mode=STREAM: push inputs to its stream() and "
+                               "receive results in result_callback, or load it with running_mode=ONE_SHOT "
+                               "to call predict()")
+        return self._predict(image=image, sample_rate=sample_rate, vad=vad, color_order=color_order, **modalities)
+
+    def _predict(self, *, image=None, sample_rate: int | None = None, vad: bool | None = None,
+                 color_order: str = "rgb", **modalities) -> RecognitionResult:
+        """`predict` without the running-mode check (the stream's own calls)."""
+        if self._closed:
+            raise RecognizerClosedError("this recognizer was closed; load the model again")
         start = time.perf_counter()
         reasons, details = {}, {}
         if vad or image is not None or sample_rate is not None:
@@ -266,6 +290,8 @@ class EmotionRecognizer:
                 raise RecognizerClosedError("this recognizer was closed; load the model again")
             try:
                 logits, gates = self._run(inputs)
+            except EmoEdgeError:
+                raise
             except Exception as err:  # noqa: BLE001 - the inputs were fully validated: the model is at fault
                 raise self._model_error(f"the {self.backend} runtime failed on validated inputs "
                                         f"({type(err).__name__}: {err})") from err
@@ -289,25 +315,43 @@ class EmotionRecognizer:
 
     def _model_error(self, what: str):
         """An error of the model (not of the user's input): an ArtifactError naming the file and the fix."""
-        from export.manifest import ArtifactError
-
         return ArtifactError(f"{self.options.model_path}: {what}; the model file is corrupt or does not match its "
                              f"manifest: re-export it with `python -m export`")
 
     def stream(self, callback: Callable[[RecognitionResult], None] | None = None, **options):
-        """A `StreamingRecognizer` on this model (see sdk.runtime.streaming)."""
+        """A `StreamingRecognizer` on this model (see sdk.runtime.streaming); closing it leaves this
+        recognizer open. In STREAM mode the callback is the options' result_callback."""
         from sdk.runtime.streaming import StreamingRecognizer
 
-        callback = callback or self.options.result_callback
+        if self._closed:
+            raise RecognizerClosedError("this recognizer was closed; load the model again")
+        if self.running_mode is RunningMode.STREAM:
+            if callback is not None and callback is not self.options.result_callback:
+                raise OptionsError("this recognizer runs in running_mode=STREAM with its options' result_callback; "
+                                   "call stream() without a callback (or load another recognizer)")
+            callback = self.options.result_callback
         options.setdefault("stale_after_ms", self.options.stale_after_ms)
         options.setdefault("min_interval_ms", self.options.min_interval_ms)
         return StreamingRecognizer(self, callback, **options)
 
     # ------------------------------------------------------------- lifetime
+    @property
+    def running_mode(self) -> RunningMode:
+        return RunningMode(self.options.running_mode)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
+        """Release the runtime (session, interpreter, native program) now; idempotent. A call in
+        progress in another thread finishes first (the runtime lock)."""
         with self._lock:
             self._closed = True
-            self._run = None
+            run, self._run = self._run, None
+        close = getattr(run, "close", None)
+        if close is not None:
+            close()
 
     def __enter__(self) -> "EmotionRecognizer":
         return self
@@ -316,5 +360,6 @@ class EmotionRecognizer:
         self.close()
 
 
-__all__ = ["BACKENDS", "BackendError", "EmotionRecognizer", "InputError", "RecognitionResult",
-           "RecognizerClosedError", "RecognizerOptions", "RunningMode"]
+__all__ = ["BACKENDS", "ArtifactError", "BackendError", "EmoEdgeError", "EmotionRecognizer", "InputError",
+           "ModelNotFoundError", "OptionsError", "RecognitionResult", "RecognizerClosedError", "RecognizerOptions",
+           "RunningMode"]

@@ -22,6 +22,11 @@ one raises InputError, like a bad step). Text pushed to a token modality is
 tokenized with the model's vocabulary and slides through the window (any number
 of tokens, unlike `predict`, up to MAX_TEXT_CHARS characters per push). Steps are validated at push, so a bad one never enters
 a buffer. Memory is fixed: the buffers are allocated once.
+
+Lifetime: `close()` (or `with recognizer.stream(cb) as stream:`) empties the buffers and
+refuses later pushes (RecognizerClosedError); a stream made by
+`StreamingRecognizer.create_from_options(options)` owns its recognizer (running_mode
+STREAM) and closes it too, releasing the runtime at once.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ from typing import Callable
 
 import numpy as np
 
+from sdk.errors import OptionsError, RecognizerClosedError
 from sdk.inputs import MAX_TEXT_CHARS, InputError, _as_array, bounded
 from sdk.spec import TOKENS, ModalitySpec
 
@@ -82,7 +88,7 @@ class ModalityWindows:
 
     def __init__(self, modalities: list[ModalitySpec], stale_after_ms: float | None = None):
         if stale_after_ms is not None and stale_after_ms < 0:
-            raise ValueError(f"stale_after_ms must be >= 0 or None, got {stale_after_ms}")
+            raise OptionsError(f"stale_after_ms must be >= 0 or None, got {stale_after_ms}")
         self.stale_after_ms = stale_after_ms
         self.buffers = {
             m.name: RingBuffer(m.seq_len, m.step_shape(), np.int64 if m.kind == TOKENS else np.float32)
@@ -120,11 +126,13 @@ class StreamingRecognizer:
     """Ring buffers per modality in front of an `EmotionRecognizer` (see the module docstring)."""
 
     def __init__(self, recognizer, callback: Callable | None = None, *, stale_after_ms: float | None = None,
-                 min_interval_ms: float = 0.0):
+                 min_interval_ms: float = 0.0, owns_recognizer: bool = False):
         if stale_after_ms is not None and stale_after_ms < 0:
-            raise ValueError(f"stale_after_ms must be >= 0 or None, got {stale_after_ms}")
+            raise OptionsError(f"stale_after_ms must be >= 0 or None, got {stale_after_ms}")
         if min_interval_ms < 0:
-            raise ValueError(f"min_interval_ms must be >= 0, got {min_interval_ms}")
+            raise OptionsError(f"min_interval_ms must be >= 0, got {min_interval_ms}")
+        if callback is not None and not callable(callback):
+            raise OptionsError(f"callback must be callable, got {type(callback).__name__}")
         self.recognizer = recognizer
         self.callback = callback
         self.stale_after_ms = stale_after_ms
@@ -137,6 +145,48 @@ class StreamingRecognizer:
         self.results = 0
         self._lock = threading.Lock()
         self._live = None  # sdk.live_inputs.LiveStream, made at the first push_audio/push_frame/push_text
+        self._owns_recognizer = owns_recognizer
+        self._closed = False
+
+    @classmethod
+    def create_from_options(cls, options) -> "StreamingRecognizer":
+        """Load the model in running_mode STREAM (options.result_callback required) and stream from it;
+        the stream owns that recognizer: `close()` releases both."""
+        from sdk.runtime.recognizer import EmotionRecognizer, RunningMode
+
+        recognizer = EmotionRecognizer.create_from_options(options)
+        if recognizer.running_mode is not RunningMode.STREAM:
+            recognizer.close()
+            raise OptionsError("StreamingRecognizer.create_from_options needs running_mode=RunningMode.STREAM "
+                               "and a result_callback; for predict() use EmotionRecognizer")
+        return cls(recognizer, options.result_callback, stale_after_ms=options.stale_after_ms,
+                   min_interval_ms=options.min_interval_ms, owns_recognizer=True)
+
+    # ------------------------------------------------------------- lifetime
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Empty the buffers and refuse later pushes; close the recognizer if this stream owns it.
+        Idempotent; a push in progress in another thread finishes first."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self.windows.clear()
+        if self._owns_recognizer:
+            self.recognizer.close()
+
+    def __enter__(self) -> "StreamingRecognizer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RecognizerClosedError("this stream was closed; open a new one with recognizer.stream()")
 
     # ------------------------------------------------------------- raw signals (live models)
     def live(self, **rules):
@@ -170,6 +220,7 @@ class StreamingRecognizer:
         timestamp_ms = _timestamp(modality, timestamp_ms)
         steps = self._steps(self.spec.modality(modality), steps)
         with self._lock:
+            self._check_open()
             self.windows.add(modality, steps, timestamp_ms)
             if not len(steps):
                 return None
@@ -182,6 +233,7 @@ class StreamingRecognizer:
         """A result from the current windows at `timestamp_ms` (None when every modality is absent)."""
         timestamp_ms = _timestamp("predict_now", timestamp_ms)
         with self._lock:
+            self._check_open()
             result = self._emit(timestamp_ms)
         return self._deliver(result)
 
@@ -229,7 +281,7 @@ class StreamingRecognizer:
         reasons = self._live.absent(present, timestamp_ms) if self._live is not None else {}
         if all(v is None for v in present.values()):
             return None
-        result = self.recognizer.predict(**present)
+        result = self.recognizer._predict(**present)  # the stream is the STREAM mode's way in
         result = dataclasses.replace(
             result, timestamp_ms=timestamp_ms,
             input_timestamps_ms={n: self.last_push_ms[n] for n, v in present.items() if v is not None},

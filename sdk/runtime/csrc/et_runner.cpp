@@ -2,13 +2,13 @@
 // include/ and lib/libexecutorch*.so (no torch, no CMake). One source, two builds:
 //
 //   shared library (x86_64, torch-free backend loaded with ctypes):
-//     g++ -std=c++17 -O2 -fPIC -shared native/et_runner.cpp -I ET/include -L ET/lib \
+//     g++ -std=c++17 -O2 -fPIC -shared sdk/runtime/csrc/et_runner.cpp -I ET/include -L ET/lib \
 //         -Wl,--no-as-needed -lexecutorch_backend_xnnpack -lexecutorch_kernels_optimized \
 //         -lexecutorch_kernels_quantized -Wl,--as-needed -lexecutorch -lexecutorch_threadpool -o libet_runner.so
 //   command line (aarch64 under qemu, or any host): the same plus -DET_RUNNER_MAIN, without -shared.
 //
 // The backend and kernel libraries register themselves from static initializers, so they are
-// linked with --no-as-needed (nothing references them by symbol). export/arm64.py builds both.
+// linked with --no-as-needed (nothing references them by symbol). sdk/runtime/native_build.py builds both (export/arm64.py the aarch64 one).
 //
 // et_open verifies the program flatbuffer (Program::Verification::InternalConsistency); payloads it does not
 // cover (delegate blobs, constant data) are probed in a child process by sdk/runtime/probe.py first.
