@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import itertools
 import time
 from collections import defaultdict
@@ -430,3 +431,22 @@ def test_validation_from_test_groups_is_disjoint_and_seeded(synthetic):
     assert (again.split == carved.split).all()
     with pytest.raises(ValueError, match="'train' or 'test'"):
         dataset.with_validation(source="dev")
+
+
+def test_sample_cli_writes_the_raw_valid_steps_predict_takes(tmp_path, capsys):
+    from sdk.data.sample import main
+
+    d = load_synthetic()  # what --dataset synthetic loads
+    test = d.part("test")
+    index = int(np.flatnonzero(test.presence.sum(axis=1) < 3)[0])  # a sample with an absent modality
+    assert main(["--dataset", "synthetic", "--index", str(index), "--out", str(tmp_path)]) == 0
+    description = json.loads((tmp_path / "sample.json").read_text())
+    assert description["label"] == d.class_names[test.labels[index]]
+    for j, m in enumerate(d.modalities):
+        file = tmp_path / f"{m.name}.npy"
+        assert file.is_file() == bool(test.presence[index, j]) == (m.name in description["files"])
+        if file.is_file():
+            length = int(test.lengths[m.name][index])
+            assert np.array_equal(np.load(file), test.inputs[m.name][index, m.seq_len - length:])
+    assert main(["--dataset", "synthetic", "--index", "100000", "--out", str(tmp_path / "x")]) == 2
+    assert "outside the test split" in capsys.readouterr().err
