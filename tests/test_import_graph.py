@@ -105,6 +105,18 @@ def test_no_runtime_module_imports_export_compress_or_torch_at_module_level():
     assert not offending, "the runtime must not depend on the build side or torch:\n" + "\n".join(offending)
 
 
+def test_no_runtime_module_imports_export_or_compress_even_inside_a_function():
+    """`export` imports the runtime, never the reverse: not even lazily (torch may be, for the torch backend)."""
+    offending = []
+    for path in sorted(RUNTIME.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            offending += [f"{path.relative_to(REPO)}:{node.lineno} imports {n}" for n in names
+                          if n.split(".")[0] in ("export", "compress")]
+    assert not offending, "\n".join(offending)
+
+
 def test_the_runtime_reaches_only_runtime_side_project_modules():
     """No export.* or compress.* module is even reachable from sdk/runtime at import time."""
     closure = runtime_import_closure()
