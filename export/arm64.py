@@ -600,7 +600,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(report))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+        from sdk.atomic import write_json
+
+        write_json(args.json, report, indent=1)
     return 0 if all(r["status"] == "ok" for r in report["artifacts"]) else 1
 
 
