@@ -348,6 +348,8 @@ class MelConv2dEncoder(nn.Module):
     slides along frequency, so a pitch or formant pattern is recognised wherever a speaker
     puts it (Badshah et al., "Speech emotion recognition from spectrograms with deep
     convolutional neural network", 2017, use 2-D CNNs on spectrograms for the same reason).
+    Each band's mean over the window is subtracted first (cepstral mean normalisation in the
+    log-mel domain), which removes a speaker's and a microphone's fixed spectral tilt.
     Width key ``<name>.audio`` (default 64). SpecAugment and the channels-last layout apply
     in training mode only, as in AudioEncoder and FaceEncoder.
     """
@@ -373,6 +375,7 @@ class MelConv2dEncoder(nn.Module):
 
     def forward(self, pcm: torch.Tensor) -> torch.Tensor:
         mel = self.frontend(pcm)
+        mel = mel - mel.mean(dim=2, keepdim=True)  # per-utterance mean per band: removes speaker and channel tilt
         if self.training:
             mel = spec_augment(mel)
         x = mel.unsqueeze(1)
