@@ -139,27 +139,11 @@ print(json.dumps({"after_import": after_import, "label": result.label, "runtime"
 
 
 @pytest.fixture(scope="module")
-def tiny_onnx(tmp_path_factory):
-    """The tiny test model (tests/test_runtime.tiny_spec) exported to fp32 ONNX only."""
-    import torch
+def tiny_onnx():
+    """The tiny test model's fp32 .onnx (tests.helpers.tiny_artifacts, built once per session)."""
+    from tests.helpers import tiny_artifacts
 
-    from export.pipeline import run
-    from sdk.model import EmotionModel
-    from sdk.spec import TOKENS
-    from sdk.training import SplitTensors
-    from tests.helpers import tiny_spec
-
-    spec = tiny_spec()
-    torch.manual_seed(0)
-    model = EmotionModel(spec).eval()
-    g = torch.Generator().manual_seed(0)
-    xs = [torch.randint(0, len(m.vocabulary), (4, *m.input_shape()), generator=g) if m.kind == TOKENS
-          else torch.randn(4, *m.input_shape(), generator=g) for m in spec.modalities]
-    split = SplitTensors(xs, torch.ones(4, len(spec.modalities)), torch.randint(0, spec.num_classes, (4,), generator=g))
-    out = tmp_path_factory.mktemp("tiny-onnx")
-    report = run(model, {"train": split, "test": split}, ["onnx"], ["fp32"], out, calibration=2, progress=False)
-    assert [a["status"] for a in report["artifacts"]] == ["ok"], report["artifacts"]
-    return out / "onnx" / "model_fp32.onnx"
+    return tiny_artifacts()["onnx"]
 
 
 def test_import_and_an_onnx_prediction_never_import_torch(tiny_onnx):

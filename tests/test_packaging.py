@@ -142,28 +142,6 @@ print(json.dumps({"label": result.label, "backend": recognizer.backend, "torch":
 """
 
 
-def _tiny_artifacts(out: Path, formats: list[str]) -> dict[str, Path]:
-    import torch
-
-    from export.pipeline import run
-    from sdk.model import EmotionModel
-    from sdk.spec import TOKENS
-    from sdk.training import SplitTensors
-    from tests.helpers import tiny_spec
-
-    spec = tiny_spec()
-    torch.manual_seed(0)
-    model = EmotionModel(spec).eval()
-    g = torch.Generator().manual_seed(0)
-    xs = [torch.randint(0, len(m.vocabulary), (4, *m.input_shape()), generator=g) if m.kind == TOKENS
-          else torch.randn(4, *m.input_shape(), generator=g) for m in spec.modalities]
-    split = SplitTensors(xs, torch.ones(4, len(spec.modalities)), torch.randint(0, spec.num_classes, (4,), generator=g))
-    report = run(model, {"train": split, "test": split}, formats, ["fp32"], out, calibration=2, progress=False)
-    assert all(a["status"] == "ok" for a in report["artifacts"]), report["artifacts"]
-    suffix = {"onnx": ".onnx", "litert": ".tflite", "executorch": ".pte"}
-    return {f: out / f / f"model_fp32{suffix[f]}" for f in formats}
-
-
 def _du_mb(path: Path) -> float:
     return round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink()) / 2**20, 1)
 
@@ -189,7 +167,9 @@ def _predict(python: Path, artifact: Path, cwd: Path) -> dict:
 
 @pytest.mark.slow
 def test_a_fresh_venv_runs_onnx_tflite_and_pte_from_the_wheel_without_torch(wheel, tmp_path):
-    artifacts = _tiny_artifacts(tmp_path / "dist", ["onnx", "litert", "executorch"])
+    from tests.helpers import tiny_artifacts
+
+    artifacts = tiny_artifacts()  # the session's tiny model in every format (shared with the other tests)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     python = venv / "bin" / "python"
