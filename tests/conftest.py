@@ -22,3 +22,20 @@ def synthetic():
     from sdk.data import load_dataset
 
     return load_dataset("synthetic")
+
+
+@pytest.fixture(scope="session")
+def tiny_dist():
+    """The tiny model (tests/helpers.py tiny_spec) in every format, fp32: backend -> path ("torch" -> checkpoint).
+    Exported once per session (~50 s); the runtime tests run on it instead of a trained MOSI model."""
+    from tests.helpers import tiny_artifacts
+
+    return tiny_artifacts()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """The tiny model saved as a checkpoint (untrained, seed 0)."""
+    from tests.helpers import save_tiny_checkpoint
+
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("tiny-checkpoint"))

@@ -37,7 +37,7 @@ FAILURES = ("WRONG", "INPUT_ERROR", "OTHER")
 
 
 def fixed_inputs(n: int = 3) -> list[dict]:
-    from tests.test_runtime import tiny_inputs
+    from tests.helpers import tiny_inputs
 
     rng = np.random.default_rng(123)
     return [tiny_inputs(rng) for _ in range(n)] + [{"audio": None, "video": None, "text": "good movie"}]
@@ -130,9 +130,9 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from tests.test_runtime import MOSI_ARTIFACTS, tiny_artifacts
+    from tests.helpers import ARTIFACTS, tiny_artifacts
 
-    artifacts = ({b: args.dist / a for b, a in MOSI_ARTIFACTS.items()} if args.dist else tiny_artifacts())
+    artifacts = ({b: args.dist / a for b, a in ARTIFACTS.items()} if args.dist else tiny_artifacts())
     report = run(artifacts, args.per_format, args.seed, args.formats.split(","))
     text = json.dumps(report, indent=2)
     print(text)

@@ -1,4 +1,7 @@
-"""ARM64 parity: every MOSI artifact gives the same probabilities on aarch64 kernels as on x86.
+"""ARM64 parity: every artifact gives the same probabilities on aarch64 kernels as on x86.
+
+The default run checks the tiny test model's fp32 artifacts (tests/helpers.py) on random inputs;
+the slow, data-marked run checks the MOSI artifacts, fp32 and int8, on real test samples (below).
 
 `python -m export.arm64` runs each artifact under `qemu-aarch64-static -cpu cortex-a76`
 (onnxruntime and ai-edge-litert aarch64 wheels in an arm64 Debian Python; the .pte through
@@ -27,7 +30,7 @@ import time
 import pytest
 
 from export import arm64
-from tests.test_runtime import TEST_CACHE, mosi_paths
+from tests.helpers import TEST_CACHE, mosi_paths, tiny_artifacts
 
 pytestmark = pytest.mark.arm64
 
@@ -95,6 +98,18 @@ def test_the_runner_is_an_aarch64_binary(toolchain):
     assert header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == EM_AARCH64
 
 
+def test_the_tiny_artifacts_run_on_aarch64_and_match_x86(toolchain, tiny_dist):
+    """The default run: the tiny model's fp32 artifacts on random inputs (2 per modality pattern)."""
+    result = arm64.compare(tiny_dist["onnx"].parents[1], per_pattern=2)
+    rows = result["artifacts"]
+    print(f"\n{arm64.table(result)}")
+    assert {r["format"] for r in rows} == set(FORMATS) and all(r["status"] == "ok" for r in rows), rows
+    for r in rows:
+        assert r["max_abs_dprob"] <= FP32_MAX_PROB_DIFF and r["top1_agreement"] == 1.0, r
+
+
+@pytest.mark.slow
+@pytest.mark.data
 def test_every_artifact_runs_on_aarch64_and_matches_x86(report):
     rows = report["artifacts"]
     failed = {r["artifact"]: r.get("error") for r in rows if r["status"] != "ok"}
@@ -109,10 +124,9 @@ def test_every_artifact_runs_on_aarch64_and_matches_x86(report):
 
 
 def test_the_aarch64_runner_refuses_inputs_that_do_not_fit_the_program(toolchain, tmp_path):
-    _, dist = mosi_paths()
-    pte = (dist / "executorch" / "model_fp32.pte").resolve()
+    pte = tiny_artifacts()["executorch"].resolve()
     info = arm64.runner_info(toolchain["runner"], pte)
-    assert [i["shape"] for i in info["inputs"]][-1] == [1, 3] and all(i["dtype"] == 6 for i in info["inputs"])
+    assert [i["shape"] for i in info["inputs"]][-1] == [1, 3] and info["inputs"][-1]["dtype"] == 6  # presence, float32
     (tmp_path / "in.bin").write_bytes(b"\0" * (sum(i["nbytes"] for i in info["inputs"]) - 4))
     with pytest.raises(RuntimeError, match="not a multiple of one sample's inputs"):
         arm64._qemu([toolchain["runner"], "run", pte, tmp_path / "in.bin", tmp_path / "out.bin"], 600)

@@ -21,7 +21,7 @@ import pytest
 
 from export.manifest import TRAILER_SIZE, ArtifactError, sha256_file, sidecar_path
 from sdk import EmotionRecognizer
-from tests.test_runtime import tiny_artifacts, tiny_inputs
+from tests.helpers import tiny_artifacts, tiny_inputs
 
 FORMATS = ("executorch", "litert", "onnx")
 REPO = Path(__file__).resolve().parents[1]

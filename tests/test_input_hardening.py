@@ -15,7 +15,7 @@ import pytest
 
 from sdk import EmotionRecognizer
 from sdk.inputs import MAX_TEXT_CHARS, InputError
-from tests.test_runtime import save_tiny_checkpoint
+from tests.helpers import save_tiny_checkpoint
 
 
 @pytest.fixture(scope="module")

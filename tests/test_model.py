@@ -9,7 +9,7 @@ from sdk.inputs import InputError, prepare_inputs
 from sdk.layers import BiGRU, LayerNorm
 from sdk.model import EmotionModel, count_parameters
 from sdk.spec import Components
-from tests.test_spec import make_spec
+from tests.helpers import make_spec
 
 
 def random_inputs(spec, batch=3, seed=0):

@@ -1,146 +1,31 @@
 """Runtime SDK: loading, the result, input errors, tamper checks, thread safety, the CLI.
 
 A tiny model with all three kinds of modality (features, frames, tokens) runs on
-the torch backend (a checkpoint); the MOSI model and its fp32 artifacts cover the
-ExecuTorch, LiteRT and ONNX backends. They are taken from runs/mosi and dist/mosi
-when a developer has made them, and otherwise trained and exported once into
-runs/.test-cache (about 3 minutes, so CI exercises them on a clean checkout);
-skipped only where the MOSI data is absent.
+the torch backend (a checkpoint) and, exported to fp32 once per session (the
+`tiny_dist` fixture, conftest.py), on the ExecuTorch, LiteRT and ONNX backends.
+Claims about a trained model on real data live in the slow, data-marked tests
+(tests/test_runtime_parity.py, tests/test_real_data.py).
 """
 from __future__ import annotations
 
-import functools
 import shutil
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-from tests.helpers import unavailable
 import torch
 
 from export.manifest import ArtifactError, sidecar_path
 from sdk import EmotionRecognizer
 from sdk.runtime import BackendError, InputError, RecognizerClosedError, RecognizerOptions
-from sdk.spec import FEATURES, FRAMES, TOKENS, ModalitySpec, ModelSpec, Normalization
-
-REPO = Path(__file__).resolve().parents[1]
-MOSI_DIST = REPO / "dist" / "mosi"
-MOSI_CHECKPOINT = REPO / "runs" / "mosi"
-TEST_CACHE = REPO / "runs" / ".test-cache"
-MOSI_ARTIFACTS = {"executorch": "executorch/model_fp32.pte", "litert": "litert/model_fp32.tflite",
-                  "onnx": "onnx/model_fp32.onnx"}
-VOCABULARY = ["<pad>", "<unk>", "<sep>", "good", "bad", "movie", "not", "."]
-
-
-# ------------------------------------------------------------------ helpers (imported by the other runtime tests)
-def tiny_spec() -> ModelSpec:
-    return ModelSpec(
-        modalities=[
-            ModalitySpec("audio", FEATURES, 6, feature_dim=5,
-                         normalization=Normalization([1.0, 2.0, 3.0, 4.0, 5.0], [0.5, 1.0, 2.0, 1.0, 1.0])),
-            ModalitySpec("video", FRAMES, 4, channels=1, height=8, width=8, normalization=Normalization([0.5], [0.25])),
-            ModalitySpec("text", TOKENS, 6, vocabulary=VOCABULARY),
-        ],
-        class_names=["negative", "positive", "neutral"],
-        hidden_size=8, ffn_size=8, attention_heads=2, dataset="synthetic",
-    )
-
-
-def save_tiny_checkpoint(directory: Path) -> Path:
-    from sdk.checkpoint import save_checkpoint
-    from sdk.model import EmotionModel
-
-    torch.manual_seed(0)
-    return save_checkpoint(Path(directory), EmotionModel(tiny_spec()).eval())
-
-
-def mosi_paths() -> tuple[Path, Path]:
-    """(checkpoint dir, dist dir) of a MOSI model with fp32 artifacts for every format."""
-    if MOSI_CHECKPOINT.is_dir() and all((MOSI_DIST / a).is_file() for a in MOSI_ARTIFACTS.values()):
-        return MOSI_CHECKPOINT, MOSI_DIST
-    return _build_mosi_cache()
-
-
-@functools.lru_cache(maxsize=1)
-def _build_mosi_cache() -> tuple[Path, Path]:
-    from sdk.data import default_data_path
-
-    if default_data_path("mosi") is None:
-        unavailable("MOSI data not found (set EMOEDGE_DATA); needed to build the MOSI test artifacts")
-    checkpoint, dist = TEST_CACHE / "mosi", TEST_CACHE / "dist"
-    if not (checkpoint / "model.pt").is_file():
-        from sdk.data import load_dataset
-        from sdk.train import TRAIN_DEFAULTS, train_run
-        from sdk.training import TrainConfig
-
-        train_run(load_dataset("mosi"), checkpoint, TrainConfig(**TRAIN_DEFAULTS["mosi"]), progress=False)
-    if not all((dist / a).is_file() for a in MOSI_ARTIFACTS.values()):
-        from export.__main__ import main as export_main
-
-        code = export_main(["--checkpoint", str(checkpoint), "--format", "onnx,executorch,litert",
-                            "--precision", "fp32", "--out", str(dist)])
-        assert code == 0, "exporting the MOSI test artifacts failed"
-    return checkpoint, dist
-
-
-def mosi_artifact(backend: str) -> Path:
-    """The fp32 MOSI artifact (or checkpoint dir, for torch) for a backend."""
-    checkpoint, dist = mosi_paths()
-    return checkpoint if backend == "torch" else dist / MOSI_ARTIFACTS[backend]
-
-
-@functools.lru_cache(maxsize=1)
-def tiny_artifacts() -> dict[str, Path]:
-    """The tiny model (features, frames, tokens) exported to fp32 in every format, once per session (~50 s).
-
-    Its token modality is what carries strings through the artifacts (MOSI's text is features).
-    """
-    import tempfile
-
-    from export.pipeline import run
-    from sdk.model import EmotionModel
-    from sdk.training import SplitTensors
-
-    spec = tiny_spec()
-    torch.manual_seed(0)
-    model = EmotionModel(spec).eval()
-    g = torch.Generator().manual_seed(0)
-
-    def split(n: int) -> SplitTensors:
-        xs = [torch.randint(0, len(m.vocabulary), (n, *m.input_shape()), generator=g) if m.kind == TOKENS
-              else torch.randn(n, *m.input_shape(), generator=g) for m in spec.modalities]
-        presence = torch.ones(n, len(spec.modalities))
-        presence[::3, 1] = 0.0
-        xs[1][::3] = 0.0
-        return SplitTensors(xs, presence, torch.randint(0, spec.num_classes, (n,), generator=g))
-
-    out = Path(tempfile.mkdtemp(prefix="emoedge-tiny-dist-"))
-    report = run(model, {"train": split(16), "test": split(16)}, list(MOSI_ARTIFACTS), ["fp32"], out,
-                 calibration=4, progress=False)
-    failed = [(a["format"], a["error"]) for a in report["artifacts"] if a["status"] != "ok"]
-    assert not failed, f"exporting the tiny model failed: {failed}"
-    return {"torch": save_tiny_checkpoint(out / "checkpoint"),
-            **{backend: out / artifact for backend, artifact in MOSI_ARTIFACTS.items()}}
-
-
-def tiny_inputs(rng: np.random.Generator, steps=(4, 3, 5)) -> dict:
-    return {
-        "audio": rng.normal(2.0, 1.0, size=(steps[0], 5)).astype(np.float32),
-        "video": rng.random((steps[1], 1, 8, 8), dtype=np.float32),
-        "text": "Not a good movie.",
-    }
+from sdk.spec import TOKENS
+from tests.helpers import REPO, save_tiny_checkpoint, tiny_inputs
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     return EmotionRecognizer.load(save_tiny_checkpoint(tmp_path_factory.mktemp("tiny")))
-
-
-@pytest.fixture(scope="module")
-def mosi_onnx():
-    return EmotionRecognizer.load(mosi_artifact("onnx"))
 
 
 # ------------------------------------------------------------------ loading
@@ -181,9 +66,9 @@ def test_text_is_tokenized_with_the_manifest_vocabulary(tiny):
 
 
 @pytest.mark.parametrize("text", ["NOT good movie.", "splendid", "bad bad", "  good.  ", "movie not good bad ."])
-def test_strings_give_the_same_probabilities_through_every_artifact(text):
+def test_strings_give_the_same_probabilities_through_every_artifact(text, tiny_dist):
     """A string is tokenized with the manifest's vocabulary and reaches every backend alike."""
-    recognizers = {b: EmotionRecognizer.load(p) for b, p in tiny_artifacts().items()}
+    recognizers = {b: EmotionRecognizer.load(p) for b, p in tiny_dist.items()}
     rng = np.random.default_rng(1)
     inputs = tiny_inputs(rng)
     for kwargs in ({**inputs, "text": text}, {"text": text}, {"audio": inputs["audio"], "text": text}):
@@ -268,8 +153,8 @@ def test_missing_model_file_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "no_manifest", "other_manifest"])
-def test_tampered_artifacts_are_refused_before_inference(tmp_path, damage):
-    source = mosi_artifact("onnx")
+def test_tampered_artifacts_are_refused_before_inference(tmp_path, damage, tiny_dist):
+    source = tiny_dist["onnx"]
     path = tmp_path / source.name
     shutil.copy(source, path)
     shutil.copy(sidecar_path(source), sidecar_path(path))
@@ -282,7 +167,7 @@ def test_tampered_artifacts_are_refused_before_inference(tmp_path, damage):
     elif damage == "no_manifest":
         sidecar_path(path).unlink()
     else:
-        shutil.copy(sidecar_path(mosi_artifact("executorch")), sidecar_path(path))  # another artifact's manifest
+        shutil.copy(sidecar_path(tiny_dist["executorch"]), sidecar_path(path))  # another artifact's manifest
     with pytest.raises(ArtifactError):
         EmotionRecognizer.load(path)
 
@@ -300,8 +185,8 @@ def test_options_object_and_closed_recognizer(tmp_path):
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnx", "litert", "executorch"])
-def test_predict_is_safe_from_several_threads(backend, tiny):
-    recognizer = tiny if backend == "torch" else EmotionRecognizer.load(mosi_artifact(backend))
+def test_predict_is_safe_from_several_threads(backend, tiny, tiny_dist):
+    recognizer = tiny if backend == "torch" else EmotionRecognizer.load(tiny_dist[backend])
     spec = recognizer.spec
     rng = np.random.default_rng(1)
     samples = []

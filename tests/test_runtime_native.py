@@ -18,7 +18,7 @@ import pytest
 
 from sdk import EmotionRecognizer
 from sdk.runtime import BackendError, RecognizerClosedError
-from tests.helpers import REPO, mosi_paths
+from tests.helpers import REPO, tiny_artifacts
 
 RSS_LIMIT_MB = 150
 
@@ -35,11 +35,9 @@ def native_library():
 
 
 def pte(precision: str):
-    _, dist = mosi_paths()
-    path = dist / "executorch" / f"model_{precision}.pte"
-    if not path.is_file():
-        pytest.skip(f"{path} not exported (only fp32 artifacts are built for the test cache)")
-    return path
+    """The tiny test model's .pte (tests/helpers.py; exported once per session, fp32 only)."""
+    assert precision == "fp32", "the tiny test artifacts are fp32"
+    return tiny_artifacts()["executorch"]
 
 
 def test_native_matches_the_pybindings_bit_for_bit(native_library):

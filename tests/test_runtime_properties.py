@@ -2,11 +2,11 @@
 
 Random shapes (right and wrong), dtypes, NaN/inf, huge values, missing patterns,
 strings (for token and non-token modalities), lists, scalars, batches and unknown
-modality names, against every backend: torch, ExecuTorch, LiteRT and ONNX, each
-with the MOSI model (fp32 artifacts) and with a tiny model whose token modality
-takes strings. Nothing may crash, hang (a watchdog kills the run after 300 s)
-or return non-finite probabilities. 50 examples per backend by default,
-500 with `-m slow`.
+modality names, against every backend: torch, ExecuTorch, LiteRT and ONNX, with
+a tiny model whose token modality takes strings (the default run) and with the
+MOSI model's fp32 artifacts (slow, needs the data). Nothing may crash, hang (a
+watchdog kills the run after 300 s) or return non-finite probabilities. 50
+examples per backend by default, 500 with `-m slow`.
 """
 from __future__ import annotations
 
@@ -20,9 +20,12 @@ from hypothesis import strategies as st
 from sdk import EmotionRecognizer
 from sdk.runtime import InputError
 from sdk.spec import TOKENS
-from tests.test_runtime import mosi_artifact, save_tiny_checkpoint, tiny_artifacts
+from tests.helpers import mosi_artifact, save_tiny_checkpoint, tiny_artifacts
 
-BACKENDS = ("tiny-torch", "tiny-executorch", "tiny-litert", "tiny-onnx", "torch", "executorch", "litert", "onnx")
+TINY_BACKENDS = ("tiny-torch", "tiny-executorch", "tiny-litert", "tiny-onnx")
+#: The MOSI artifacts (a trained model on real data): slow and data-marked, the tiny model covers every backend by default.
+MOSI_BACKENDS = [pytest.param(b, marks=[pytest.mark.slow, pytest.mark.data]) for b in ("torch", "executorch", "litert", "onnx")]
+BACKENDS = (*TINY_BACKENDS, *MOSI_BACKENDS)
 DTYPES = (np.float32, np.float64, np.float16, np.int64, np.int32, np.uint8, np.bool_, np.complex64)
 SCALES = (1.0, 1e-3, 1e3, 1e8, 1e20, 1e38)
 WATCHDOG_S = 300

@@ -7,7 +7,7 @@ import pytest
 from sdk import EmotionRecognizer
 from sdk.runtime import InputError
 from sdk.runtime.streaming import RingBuffer
-from tests.test_runtime import mosi_artifact, save_tiny_checkpoint
+from tests.helpers import mosi_artifact, save_tiny_checkpoint
 
 RSS_GROWTH_LIMIT_MB = 5.0
 
@@ -141,13 +141,14 @@ def streaming_rss_growth(recognizer, predictions: int, warmup: int = 2000) -> fl
     return rss_mb() - before
 
 
-def test_streaming_rss_growth_is_small():
-    recognizer = EmotionRecognizer.load(mosi_artifact("onnx"))
+def test_streaming_rss_growth_is_small(tiny_dist):
+    recognizer = EmotionRecognizer.load(tiny_dist["onnx"])
     growth = streaming_rss_growth(recognizer, 3000, warmup=1000)
     assert growth <= RSS_GROWTH_LIMIT_MB, f"RSS grew {growth:.1f} MB over 3,000 streaming predictions"
 
 
 @pytest.mark.slow
+@pytest.mark.data
 @pytest.mark.parametrize("backend", ["onnx", "executorch", "litert"])
 def test_100k_streaming_predictions_grow_rss_by_at_most_5_mb(backend):
     recognizer = EmotionRecognizer.load(mosi_artifact(backend))

@@ -2,19 +2,8 @@ import json
 
 import pytest
 
-from sdk.spec import FEATURES, FRAMES, TOKENS, Components, ModalitySpec, ModelSpec, Normalization, SpecError, subset_name
-
-
-def make_spec(**kw):
-    return ModelSpec(
-        modalities=[
-            ModalitySpec("audio", FEATURES, 8, feature_dim=5, normalization=Normalization([0.0] * 5, [1.0] * 5)),
-            ModalitySpec("video", FRAMES, 4, channels=1, height=12, width=12),
-            ModalitySpec("text", TOKENS, 6, vocabulary=["<pad>", "<unk>", "<sep>", "good", "bad"]),
-        ],
-        class_names=["neg", "pos"],
-        **kw,
-    )
+from sdk.spec import Components, ModelSpec, SpecError, subset_name
+from tests.helpers import make_spec
 
 
 def test_json_round_trip_preserves_everything():
