@@ -113,5 +113,6 @@ def check(precision: str, result: dict, reference_accuracy: float, size_ratio: f
             failures.append(f"accuracy {result['test']['accuracy']:.4f} is {drop:.4f} below PyTorch fp32 "
                             f"(> {INT8_MAX_ACCURACY_DROP})")
         if size_ratio is not None and size_ratio > INT8_MAX_SIZE_RATIO:
-            failures.append(f"size {size_ratio:.2f} of fp32 > {INT8_MAX_SIZE_RATIO}")
+            failures.append(f"size {size_ratio:.2f} of fp32 > {INT8_MAX_SIZE_RATIO} (fixed front-end constants "
+                            "not counted)")
     return failures
