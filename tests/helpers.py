@@ -124,6 +124,15 @@ def tiny_inputs(rng, steps=(4, 3, 5)) -> dict:
     }
 
 
+def random_steps(modality, rng, steps: int):
+    """`steps` random steps of one modality: float32 values, or int64 token ids (never padding 0)."""
+    import numpy as np
+
+    if modality.kind == "tokens":
+        return rng.integers(1, modality.vocab_size, size=(steps,)).astype(np.int64)
+    return rng.normal(size=(steps, *modality.step_shape())).astype(np.float32)
+
+
 def mosi_paths() -> tuple[Path, Path]:
     """(checkpoint dir, dist dir) of a MOSI model with fp32 artifacts for every format: runs/mosi + dist/mosi
     when a developer has made them, else trained and exported once into runs/.test-cache (~7 min).

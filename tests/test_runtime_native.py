@@ -18,7 +18,7 @@ import pytest
 
 from sdk import EmotionRecognizer
 from sdk.runtime import BackendError, RecognizerClosedError
-from tests.helpers import REPO, tiny_artifacts
+from tests.helpers import REPO, random_steps, tiny_artifacts
 
 RSS_LIMIT_MB = 150
 
@@ -52,8 +52,8 @@ def test_native_matches_the_pybindings_bit_for_bit(native_library):
     rng = np.random.default_rng(0)
     spec = recognizer.spec
     for _ in range(20):
-        kwargs = {m.name: rng.normal(size=(int(rng.integers(1, m.seq_len + 1)), *m.step_shape())).astype(np.float32)
-                  if rng.random() < 0.7 else None for m in spec.modalities}
+        kwargs = {m.name: random_steps(m, rng, int(rng.integers(1, m.seq_len + 1))) if rng.random() < 0.7 else None
+                  for m in spec.modalities}
         if all(v is None for v in kwargs.values()):
             continue
         arrays, presence = recognizer._preparer.arrays(**kwargs)
@@ -68,11 +68,11 @@ import json, sys
 import numpy as np
 from sdk import EmotionRecognizer
 from sdk.bench import peak_rss_mb
+from tests.helpers import random_steps
 recognizer = EmotionRecognizer.load(sys.argv[1])
 rng = np.random.default_rng(0)
 for _ in range(200):
-    result = recognizer.predict(**{m.name: rng.normal(size=(m.seq_len, *m.step_shape())).astype(np.float32)
-                                   for m in recognizer.spec.modalities})
+    result = recognizer.predict(**{m.name: random_steps(m, rng, m.seq_len) for m in recognizer.spec.modalities})
 print(json.dumps({"runtime": recognizer._run.runtime, "torch": "torch" in sys.modules, "rss": peak_rss_mb()}))
 """
 
@@ -117,14 +117,16 @@ def test_the_c_abi_checks_byte_counts_and_names_missing_files(native_library):
 
     program = NativeProgram(pte("fp32"))
     inputs = [np.zeros(shape, dtype) for dtype, shape in program.inputs]
-    inputs[0] = np.zeros((1, 3, 73), np.float32)  # 876 bytes where [1, 7, 73] float32 needs 2044
+    shape = list(program.inputs[0][1])
+    inputs[0] = np.zeros((1, shape[1] - 1, *shape[2:]), np.float32)  # one step short of what the program needs
+    expected = f"input 0: {inputs[0].nbytes} bytes given, the program expects Float [{', '.join(map(str, shape))}]"
     outputs = [np.empty(shape, dtype) for dtype, shape in program.outputs]
     pointers = lambda arrays: (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])  # noqa: E731
     sizes = lambda arrays: (ctypes.c_int64 * len(arrays))(*[a.nbytes for a in arrays])  # noqa: E731
     code = native_library.et_run(program._handle, pointers(inputs), sizes(inputs), len(inputs),
                                  pointers(outputs), sizes(outputs), len(outputs))
     assert code == -1
-    assert "input 0: 876 bytes given, the program expects Float [1, 7, 73]" in native_library.et_last_error().decode()
+    assert expected in native_library.et_last_error().decode()
     program.close()
     assert native_library.et_open(b"no-such-model.pte", 1) is None
     assert "no-such-model.pte" in native_library.et_last_error().decode()

@@ -7,7 +7,7 @@ import pytest
 from sdk import EmotionRecognizer
 from sdk.runtime import InputError
 from sdk.runtime.streaming import RingBuffer
-from tests.helpers import mosi_artifact, save_tiny_checkpoint
+from tests.helpers import mosi_artifact, random_steps, save_tiny_checkpoint
 
 RSS_GROWTH_LIMIT_MB = 5.0
 
@@ -115,7 +115,7 @@ def streaming_rss_growth(recognizer, predictions: int, warmup: int = 2000) -> fl
 
     spec = recognizer.spec
     rng = np.random.default_rng(0)
-    steps = {m.name: rng.normal(size=(64, *m.step_shape())).astype(np.float32) for m in spec.modalities}
+    steps = {m.name: random_steps(m, rng, 64) for m in spec.modalities}
     count = [0]
     stream = recognizer.stream(lambda result: count.__setitem__(0, count[0] + 1))
     names = spec.modality_names
