@@ -172,6 +172,14 @@ def plot(rows: list[dict], stem: Path) -> list[Path]:
 
     from sdk.atomic import save_figure
 
+    def finish(fig, suffix: str) -> Path:
+        """Lay out, save STEM_<suffix>.png atomically, close the figure."""
+        fig.tight_layout()
+        path = stem.with_name(f"{stem.name}_{suffix}.png")
+        save_figure(fig, path, dpi=120)
+        plt.close(fig)
+        return path
+
     written = []
     with_samples = [r for r in rows if r.get("samples_ms")]
     if with_samples:
@@ -181,11 +189,7 @@ def plot(rows: list[dict], stem: Path) -> list[Path]:
         ax.set_yticks(range(1, len(with_samples) + 1), [_label(r) for r in with_samples])
         ax.set_xlabel("ms per inference (box p25–p75, whiskers p1–p99)")
         ax.set_title("Latency distribution per backend")
-        fig.tight_layout()
-        path = stem.with_name(stem.name + "_latency.png")
-        save_figure(fig, path, dpi=120)
-        plt.close(fig)
-        written.append(path)
+        written.append(finish(fig, "latency"))
     with_energy = [r for r in rows if r.get("energy_mj") is not None]
     if with_energy:
         fig, ax = plt.subplots(figsize=(7, 0.6 * len(with_energy) + 1.8))
@@ -195,11 +199,7 @@ def plot(rows: list[dict], stem: Path) -> list[Path]:
         ax.set_yticks(y, [f"{_label(r)}\n[{r['energy_source']}]" for r in with_energy], fontsize=8)
         ax.set_xlabel("mJ per inference (run − idle); error bar: standard error over run blocks")
         ax.set_title("Energy per inference")
-        fig.tight_layout()
-        path = stem.with_name(stem.name + "_energy.png")
-        save_figure(fig, path, dpi=120)
-        plt.close(fig)
-        written.append(path)
+        written.append(finish(fig, "energy"))
     with_thermal = [r for r in rows if r.get("thermal")]
     if with_thermal:
         fig, (status_ax, headroom_ax) = plt.subplots(2, 1, sharex=True, figsize=(7, 4.5))
@@ -217,11 +217,7 @@ def plot(rows: list[dict], stem: Path) -> list[Path]:
         headroom_ax.set_xlabel("s since the first sample (grey: run blocks)")
         status_ax.legend(fontsize=7, loc="upper left")
         status_ax.set_title("Temperature over the run")
-        fig.tight_layout()
-        path = stem.with_name(stem.name + "_thermal.png")
-        save_figure(fig, path, dpi=120)
-        plt.close(fig)
-        written.append(path)
+        written.append(finish(fig, "thermal"))
     return written
 
 
