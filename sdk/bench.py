@@ -15,12 +15,16 @@ measures:
     peak_rss_mb peak resident memory of that process (VmHWM), imports included
 
 The model's FLOPs are counted on the checkpoint (torch.utils.flop_counter, batch 1,
-every modality present) and the FLOP floor is FLOPs / the machine's measured
-one-thread fp32 matmul throughput (`matmul_gflops`, best of square matmuls); each
-row's p50 is given as a ratio to PyTorch eager and to that floor.
+every modality present) and the FLOP floor is FLOPs / the machine's one-thread fp32
+peak (`peak_gflops`: the best GFLOP/s over square and tall-skinny GEMMs, the log-mel
+front end's DFT conv1ds and 3x3 / 1x1 conv2ds, PEAK_SHAPES). Each row's p50 is given
+as a ratio to PyTorch eager, and every latency of a forward pass (first, p50, p90,
+p99, runtime p50) as a ratio to that floor.
 
-Writes the JSON (`{"matmul_gflops", "rows": [{"backend", "precision", "path",
-"load_ms", "first_ms", "p50_ms", "p90_ms", "p99_ms", "peak_rss_mb", "flops", ...}]}`),
+Writes the JSON (`{"peak_gflops", "peak_shape", "peak_shapes": {shape: GFLOP/s},
+"flop_floor_ms", "rows": [{"backend", "precision", "path", "load_ms", "first_ms",
+"p50_ms", "p90_ms", "p99_ms", "peak_rss_mb", "flops", "ratio_to_torch",
+"ratios_to_flop_floor": {column: ratio}, ...}]}`),
 a Markdown table (stdout and OUT.md) and a plot (OUT.png) beside it.
 """
 from __future__ import annotations
@@ -138,25 +142,67 @@ def peak_rss_mb() -> float:
 
 
 # ------------------------------------------------------------------ parent
-def matmul_gflops(seconds: float = 0.3, sizes=(128, 256, 512)) -> float:
-    """This machine's one-thread fp32 matmul throughput: the best over a few square sizes."""
+#: The one-thread peak's shapes: name -> builder of (function, its inputs). Square GEMMs, a
+#: tall-skinny GEMM, the log-mel front end's two DFT convs (sdk.frontend at 16 kHz, 3 s: the
+#: chunked DFT, kernel = stride = 80 into 406 rows, and the framed DFT, kernel 400 stride 160
+#: into 400 rows), a 3x3 and a pointwise 1x1 conv2d.
+PEAK_SHAPES = {
+    "gemm 256": lambda t: (t.mm, (t.randn(256, 256), t.randn(256, 256))),
+    "gemm 512": lambda t: (t.mm, (t.randn(512, 512), t.randn(512, 512))),
+    "gemm 1024": lambda t: (t.mm, (t.randn(1024, 1024), t.randn(1024, 1024))),
+    "gemm 4096x256 @ 256x256": lambda t: (t.mm, (t.randn(4096, 256), t.randn(256, 256))),
+    "conv1d dft chunks 1x48000 -> 406 k80 s80": lambda t: (
+        lambda x, w: t.nn.functional.conv1d(x, w, stride=80), (t.randn(1, 1, 48000), t.randn(406, 1, 80))),
+    "conv1d dft frames 1x48000 -> 400 k400 s160": lambda t: (
+        lambda x, w: t.nn.functional.conv1d(x, w, stride=160), (t.randn(1, 1, 48000), t.randn(400, 1, 400))),
+    "conv2d 3x3 32 -> 64 @ 48x48": lambda t: (
+        lambda x, w: t.nn.functional.conv2d(x, w, padding=1), (t.randn(1, 32, 48, 48), t.randn(64, 32, 3, 3))),
+    "conv2d 1x1 64 -> 64 @ 24x24": lambda t: (t.nn.functional.conv2d, (t.randn(1, 64, 24, 24), t.randn(64, 64, 1, 1))),
+}
+
+
+def shape_gflops(fn, inputs, flops: int, repeats: int, seconds: float) -> float:
+    """GFLOP/s of the fastest call of `fn(*inputs)`: after one warm-up call, at least `repeats` timed
+    calls and more until `seconds` have passed. The fastest single call, not a mean, so that other
+    processes taking the CPU during some calls do not lower the peak."""
+    fn(*inputs)
+    best, count, start = float("inf"), 0, time.perf_counter()
+    while count < repeats or time.perf_counter() - start < seconds:
+        call = time.perf_counter()
+        fn(*inputs)
+        best = min(best, time.perf_counter() - call)
+        count += 1
+    return flops / best / 1e9
+
+
+def peak_gflops(shapes: dict | None = None, repeats: int = 3, seconds: float = 0.2) -> dict:
+    """This machine's one-thread fp32 throughput: the best GFLOP/s over `shapes` (default PEAK_SHAPES).
+
+    Each shape's FLOPs are counted as the model's are (torch.utils.flop_counter), and its
+    GFLOP/s is that of its fastest call (`shape_gflops`, about `seconds` per shape). Runs at one
+    torch thread and restores the previous thread count.
+    Returns {"peak_gflops", "peak_shape", "shapes": {name: GFLOP/s}}.
+    """
     import torch
+    from torch.utils.flop_counter import FlopCounterMode
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        best = 0.0
-        for n in sizes:
-            a, b = torch.randn(n, n), torch.randn(n, n)
-            torch.mm(a, b)
-            count, start = 0, time.perf_counter()
-            while time.perf_counter() - start < seconds:
-                torch.mm(a, b)
-                count += 1
-            best = max(best, 2 * n**3 * count / (time.perf_counter() - start) / 1e9)
-        return best
+        measured = {}
+        with torch.no_grad():
+            for name, build in (PEAK_SHAPES if shapes is None else shapes).items():
+                fn, inputs = build(torch)
+                with FlopCounterMode(display=False) as counter:
+                    fn(*inputs)
+                flops = counter.get_total_flops()
+                if not flops:
+                    raise ValueError(f"peak shape {name!r} counts 0 FLOPs; give it a matmul or convolution")
+                measured[name] = shape_gflops(fn, inputs, flops, repeats, seconds)
     finally:
         torch.set_num_threads(threads)
+    best = max(measured, key=measured.get)
+    return {"peak_gflops": measured[best], "peak_shape": best, "shapes": measured}
 
 
 def count_flops(checkpoint: Path) -> int:
@@ -216,7 +262,7 @@ def benchmark(models: Path, checkpoint: Path | None, threads: int, runs: int, wa
     checkpoint = checkpoint or find_checkpoint(models, [m for _, m in artifacts])
     jobs = ([(checkpoint, "torch", "fp32")] if checkpoint else []) + [
         (path, manifest["format"], manifest.get("precision", "fp32")) for path, manifest in artifacts]
-    gflops = matmul_gflops()
+    peak = peak_gflops()
     flops = count_flops(checkpoint) if checkpoint else None
     rows = []
     for path, backend, precision in tqdm(jobs, desc="bench", disable=not progress):
@@ -227,39 +273,61 @@ def benchmark(models: Path, checkpoint: Path | None, threads: int, runs: int, wa
                      "flops": flops, "runtime_p50_ms": measured.get("runtime_p50_ms"),
                      **({"runtime": measured["runtime"]} if measured.get("runtime") else {}),
                      **({"error": measured["error"]} if "error" in measured else {})})
-    floor_ms = flops / (gflops * 1e9) * 1e3 if flops else None
+    floor_ms = flops / (peak["peak_gflops"] * 1e9) * 1e3 if flops else None
+    add_ratios(rows, floor_ms)
+    return {"peak_gflops": peak["peak_gflops"], "peak_shape": peak["peak_shape"], "peak_shapes": peak["shapes"],
+            "flop_floor_ms": floor_ms, "threads": threads, "runs": runs, "warmup": warmup,
+            "checkpoint": str(checkpoint) if checkpoint else None, "rows": rows}
+
+
+#: The latency columns that time a forward pass, each given as a ratio to the FLOP floor
+#: (load_ms runs none, so it has no such ratio).
+FLOOR_COLUMNS = ("first_ms", "p50_ms", "p90_ms", "p99_ms", "runtime_p50_ms")
+
+
+def add_ratios(rows: list[dict], floor_ms: float | None) -> None:
+    """Each row's p50 as a ratio to PyTorch eager's (`ratio_to_torch`) and every FLOOR_COLUMNS
+    latency as a ratio to the FLOP floor (`ratios_to_flop_floor`; None where either is missing)."""
     torch_p50 = next((r["p50_ms"] for r in rows if r["backend"] == "torch" and r["p50_ms"]), None)
     for row in rows:
         p50 = row["p50_ms"]
         row["ratio_to_torch"] = p50 / torch_p50 if p50 and torch_p50 else None
-        row["ratio_to_flop_floor"] = p50 / floor_ms if p50 and floor_ms else None
-    return {"matmul_gflops": gflops, "flop_floor_ms": floor_ms, "threads": threads, "runs": runs, "warmup": warmup,
-            "checkpoint": str(checkpoint) if checkpoint else None, "rows": rows}
+        row["ratios_to_flop_floor"] = {key: row[key] / floor_ms if row.get(key) and floor_ms else None
+                                       for key in FLOOR_COLUMNS}
 
 
 def format_markdown(result: dict) -> str:
     def f(value, digits=2):
         return "—" if value is None else f"{value:.{digits}f}"
 
+    def latency(row, key, digits):  # "0.290 (4.0×)": ms and its ratio to the FLOP floor
+        ratio = row["ratios_to_flop_floor"].get(key)
+        return f(row[key], digits) + ("" if ratio is None else f" ({ratio:.1f}×)")
+
     floor = result["flop_floor_ms"]
+    columns = ["Backend", "Precision", "load ms", "first ms", "p50 ms", "p90 ms", "p99 ms", "runtime p50 ms",
+               "× PyTorch", "peak RSS MB"]
     lines = [
         f"Threads: {result['threads']} · warm runs: {result['runs']} (after {result['warmup']} warm-up) · "
-        f"one-thread matmul: {result['matmul_gflops']:.1f} GFLOP/s · model: "
+        f"one-thread peak: {result['peak_gflops']:.1f} GFLOP/s ({result['peak_shape']}) · model: "
         + (f"{result['rows'][0]['flops'] / 1e6:.2f} MFLOPs, FLOP floor {floor * 1e3:.1f} µs" if floor else "FLOPs unknown"),
         "",
-        "| Backend | Precision | load ms | first ms | p50 ms | p90 ms | p99 ms | runtime p50 ms | × PyTorch | × FLOP floor | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
     ]
     for r in result["rows"]:
         if r.get("error"):
-            lines.append(f"| {r['backend']} | {r['precision']} | ❌ {r['error']} |||||||||")
+            lines.append(f"| {r['backend']} | {r['precision']} | ❌ {r['error']} |" + "|" * (len(columns) - 3))
             continue
         backend = f"{r['backend']} ({r['runtime']})" if r.get("runtime") else r["backend"]
-        lines.append(f"| {backend} | {r['precision']} | {f(r['load_ms'], 0)} | {f(r['first_ms'])} | "
-                     f"{f(r['p50_ms'], 3)} | {f(r['p90_ms'], 3)} | {f(r['p99_ms'], 3)} | {f(r['runtime_p50_ms'], 3)} | "
-                     f"{f(r['ratio_to_torch'])} | {f(r['ratio_to_flop_floor'], 1)} | {f(r['peak_rss_mb'], 0)} |")
+        lines.append(f"| {backend} | {r['precision']} | {f(r['load_ms'], 0)} | {latency(r, 'first_ms', 2)} | "
+                     f"{latency(r, 'p50_ms', 3)} | {latency(r, 'p90_ms', 3)} | {latency(r, 'p99_ms', 3)} | "
+                     f"{latency(r, 'runtime_p50_ms', 3)} | {f(r['ratio_to_torch'])} | {f(r['peak_rss_mb'], 0)} |")
+    shapes = " · ".join(f"{name} {gflops:.1f}" for name, gflops in result["peak_shapes"].items())
     lines += ["", "p50/p90/p99: end-to-end `predict` (validation, normalization, inference, softmax); "
-              "runtime p50: the runtime call alone. Peak RSS: the whole benchmark process, imports included."]
+              "runtime p50: the runtime call alone. (N×): the latency over the FLOP floor (the model's FLOPs at "
+              "the one-thread peak, the best of these shapes' GFLOP/s: " + shapes + "). "
+              "Peak RSS: the whole benchmark process, imports included."]
     return "\n".join(lines)
 
 
