@@ -64,6 +64,8 @@ class SplitTensors:
     inputs: list[torch.Tensor]
     presence: torch.Tensor
     labels: torch.Tensor
+    #: (B, M) bool: modalities modality dropout must not hide (None: any may go)
+    keep: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -168,7 +170,7 @@ def fit(
             batch = train.batch(order[start : start + config.batch_size])
             presence = batch.presence
             if config.modality_dropout > 0 and len(modalities) > 1:
-                presence = modality_dropout(presence, config.modality_dropout, generator)
+                presence = modality_dropout(presence, config.modality_dropout, generator, keep=batch.keep)
             named = dict(zip(model.spec.modality_names, batch.inputs))
             if config.noise > 0:
                 named = inject_noise(named, modalities, generator, p=config.noise, gaussian=config.feature_noise)

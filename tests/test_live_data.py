@@ -150,6 +150,39 @@ def test_training_augmentation_keeps_left_padding_and_changes_samples(live):
     assert np.abs(batch).max() <= 1.0
 
 
+def test_speed_perturbation_resamples_in_time_and_keeps_left_padding():
+    from sdk.data.live import Augmenter
+
+    ramp = np.arange(1000, dtype=np.float32)
+    faster = Augmenter.resample(ramp, 1.25, window=10_000)
+    assert len(faster) == 800 and np.allclose(faster, np.arange(800) * 1.25)
+    assert len(Augmenter.resample(ramp, 0.5, window=1500)) == 1500  # slower: cut to the window
+    data = build_live(synthetic_sources(), {"rows_per_epoch": 90, "val_unimodal": 20, "speed_perturb": 0.2})
+    train = data.splits["train"]
+    batch = train.batch(np.arange(40)).inputs[0].numpy()
+    for row in batch:
+        nz = np.flatnonzero(row)
+        assert len(nz) == 0 or nz[-1] == len(row) - 1
+
+
+def test_keep_anchor_dropout_never_hides_the_anchor():
+    from sdk.data.augment import modality_dropout
+
+    data = build_live(synthetic_sources(), {"rows_per_epoch": 90, "val_unimodal": 20, "keep_anchor": True})
+    train = data.splits["train"]
+    batch = train.batch(np.arange(90))
+    anchors = [p.split(":")[1] for p in train.parts[:90]]
+    assert batch.keep.sum(1).tolist() == [1] * 90
+    assert [data.modality_names[j] for j in batch.keep.int().argmax(1).tolist()] == anchors
+    presence = modality_dropout(batch.presence, 0.9, torch.Generator().manual_seed(0), keep=batch.keep)
+    assert bool(presence[batch.keep].all())  # anchors stay
+    assert (presence.sum(1) == 1).sum() > 45  # and most partners went (p = 0.9)
+    alone = presence.sum(1) == 1
+    assert torch.equal(presence[alone].bool(), batch.keep[alone])  # every unimodal row is its anchor
+    off = build_live(synthetic_sources(), {"rows_per_epoch": 90, "val_unimodal": 20}).splits["train"]
+    assert off.batch(np.arange(10)).keep is None
+
+
 def test_only_marks_other_modalities_absent(live):
     part = live.splits["test"].only(("video",))
     assert (part.index[:, [0, 2]] == -1).all() and (part.index[:, 1] >= 0).all()

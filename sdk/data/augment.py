@@ -19,14 +19,18 @@ from sdk.spec import FEATURES, FRAMES, TOKENS, ModalitySpec
 from sdk.tokenizer import PAD_ID, SEP, SEP_ID, UNK_ID
 
 
-def modality_dropout(presence: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+def modality_dropout(presence: torch.Tensor, p: float, generator: torch.Generator,
+                     keep: torch.Tensor | None = None) -> torch.Tensor:
     """A new (B, M) presence with each present modality dropped with probability `p`.
 
     Every row that had a present modality keeps at least one (chosen at random
-    among its present ones when all were dropped).
+    among its present ones when all were dropped). `keep` (B, M) bool marks
+    modalities that are never dropped (the live recipe's anchors).
     """
     present = presence > 0
     drop = _uniform(presence.shape, generator, presence.device) < p
+    if keep is not None:
+        drop = drop & ~keep.to(device=presence.device, dtype=torch.bool)
     keep = present & ~drop
     emptied = present.any(dim=1) & ~keep.any(dim=1)
     score = _uniform(presence.shape, generator, presence.device)

@@ -25,8 +25,17 @@ each anchor gets partners of the other two modalities with the same label from
 their training parts (`draw_partners`). Modality dropout in `sdk.training.fit`
 (`TrainConfig.modality_dropout`) then hides modalities so every subset is trained.
 Training-time augmentation: audio gain (+-6 dB), a random sub-span (up to 15 % cut
-at each end) and noise at 20-40 dB SNR; faces flipped left-right with p = 0.5 and
-shifted up to 4 px.
+at each end), optionally speed perturbation (option `speed_perturb`: the clip resampled
+by a factor drawn from [1 - s, 1 + s], which moves tempo and pitch together as in Ko et al.,
+"Audio Augmentation for Speech Recognition", Interspeech 2015) and noise at 20-40 dB SNR;
+faces flipped left-right with p = 0.5 and shifted up to 4 px.
+
+With option `keep_anchor`, modality dropout never hides a row's anchor
+(`SplitTensors.keep`), so a row left with one modality is always an anchor row: the
+fused model's audio-only rows follow RAVDESS's class distribution, its video-only rows
+FER2013's and its text-only rows the text sets', as at test time. Without it, two thirds
+of the video-only rows are label-matched partners of audio and text anchors, whose class
+mix differs from FER2013's.
 
 Validation (selection only; never a test part): RAVDESS actors 17-18 (audio alone),
 a seeded 400 of FER2013 PublicTest (video alone), a seeded 400 of the text val parts
@@ -61,6 +70,8 @@ DEFAULT_OPTIONS = {
     "val_unimodal": 400,
     "seed": 0,
     "audio_encoder": "",  # "" (1-D convs over the mel bands) or "mel2d" (sdk.layers.MelConv2dEncoder)
+    "speed_perturb": 0.0,  # training audio resampled by a factor in [1 - s, 1 + s] (0 = off)
+    "keep_anchor": False,  # modality dropout never hides a row's anchor (unimodal rows keep their set's prior)
 }
 
 PROTOCOL = """\
@@ -182,8 +193,9 @@ class IndexedSplit:
 class Augmenter:
     """Training-time augmentation of raw source samples (see the module docstring); seeded."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, speed_perturb: float = 0.0):
         self.rng = np.random.default_rng(seed)
+        self.speed_perturb = float(speed_perturb)
 
     def __call__(self, m, source: MultimodalDataset) -> MultimodalDataset:
         x = source.inputs[m.name]
@@ -205,6 +217,8 @@ class Augmenter:
             a = int(self.rng.integers(0, cut + 1))
             b = n - int(self.rng.integers(0, cut + 1))
             seg = seg[a:b] * np.float32(10 ** (self.rng.uniform(-6, 6) / 20))
+            if self.speed_perturb > 0 and len(seg) > 1:
+                seg = self.resample(seg, self.rng.uniform(1 - self.speed_perturb, 1 + self.speed_perturb), window)
             power = float(np.mean(seg ** 2)) if len(seg) else 0.0
             if power > 0:
                 snr = self.rng.uniform(20, 40)
@@ -213,6 +227,12 @@ class Augmenter:
             out[i, window - len(seg):] = seg
             new_lengths[i] = len(seg)
         return out, new_lengths
+
+    @staticmethod
+    def resample(seg: np.ndarray, factor: float, window: int) -> np.ndarray:
+        """`seg` played `factor` times faster (linear interpolation), at most `window` samples (its start kept)."""
+        positions = np.arange(0.0, len(seg) - 1, factor)[:window]
+        return np.interp(positions, np.arange(len(seg)), seg).astype(np.float32)
 
     def frames(self, x: np.ndarray) -> np.ndarray:
         x = x.copy()
@@ -237,8 +257,10 @@ class TrainStream(IndexedSplit):
     rows served, so each epoch sees a fresh pairing.
     """
 
-    def __init__(self, pools, modalities, rows: int, seed: int, anchors: tuple[str, ...] | None = None):
+    def __init__(self, pools, modalities, rows: int, seed: int, anchors: tuple[str, ...] | None = None,
+                 speed_perturb: float = 0.0, keep_anchor: bool = False):
         self.pools, self.modalities = pools, modalities
+        self.keep_anchor = keep_anchor
         self.seed = seed
         self.rows = rows
         self.anchor_names = tuple(anchors or [m.name for m in modalities])
@@ -246,7 +268,7 @@ class TrainStream(IndexedSplit):
         self.served = 0
         self._orders: dict[str, np.ndarray] = {}
         self._cursor: dict[str, int] = {}
-        super().__init__(pools, modalities, *self._table(0), augment=Augmenter(seed + 1))
+        super().__init__(pools, modalities, *self._table(0), augment=Augmenter(seed + 1, speed_perturb))
         self.epoch = 0
 
     def _walk(self, name: str, rng: np.random.Generator, count: int) -> np.ndarray:
@@ -297,7 +319,14 @@ class TrainStream(IndexedSplit):
             self.index, self.label_array, self.parts = self._table(self.epoch)
             self.__post_init__()
         self.served += len(rows)
-        return super().batch(rows)
+        tensors = super().batch(rows)
+        if self.keep_anchor:
+            names = [m.name for m in self.modalities]
+            anchors = [p.split(":", 1)[1] for p in self.parts[np.asarray(rows)]]
+            keep = np.zeros((len(anchors), len(names)), bool)
+            keep[np.arange(len(anchors)), [names.index(a) for a in anchors]] = True
+            tensors.keep = torch.from_numpy(keep)
+        return tensors
 
 
 # ----------------------------------------------------------------------------- the live data
@@ -372,7 +401,8 @@ def build_live(sources: LiveSources, options: dict, modality_names: tuple[str, .
         modalities = [fitted[n] for n in modality_names]
     pools = {m.name: sources.pools[m.name] for m in modalities}
     seed = int(options["seed"])
-    train = TrainStream(pools, modalities, int(options["rows_per_epoch"]), seed)
+    train = TrainStream(pools, modalities, int(options["rows_per_epoch"]), seed,
+                        speed_perturb=float(options["speed_perturb"]), keep_anchor=bool(options["keep_anchor"]))
     rng = np.random.default_rng((seed, 1_000_000))
     val_parts = []
     for name in pools:
