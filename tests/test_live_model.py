@@ -285,3 +285,24 @@ def test_litert_int8_keeps_the_front_end_fp32(tmp_path):
         int8_front += reads_int8 and in_front
         int8_rest += reads_int8 and not in_front
     assert int8_front == 0 and int8_rest > 0
+
+
+def test_onnx_dynamic_int8_keeps_front_end_and_depthwise_convs_fp32(tmp_path):
+    """Dynamic int8 ONNX (per-tensor weights): the log-mel front end and every grouped
+    (depthwise) Conv stay fp32 (export.onnx.depthwise_conv_nodes); the other learned
+    convs and matmuls become integer ops."""
+    import onnx
+
+    from export.onnx import export
+
+    path = tmp_path / "model_int8.onnx"
+    model = tiny_live_model()
+    notes = export(model, tiny_live_samples(1)[0], path, "int8", quantization="dynamic")
+    assert "front end" in notes["quantization"]["kept_fp32"] and "depthwise" in notes["quantization"]["kept_fp32"]
+    graph = onnx.load(str(path)).graph
+    grouped = [n for n in graph.node if n.op_type == "Conv" and any(a.name == "group" and a.i > 1 for a in n.attribute)]
+    integer = [n for n in graph.node if n.op_type in ("ConvInteger", "MatMulInteger", "DynamicQuantizeMatMul")]
+    depthwise_modules = sum(isinstance(m, torch.nn.Conv2d) and m.groups > 1 for m in model.modules())
+    assert depthwise_modules > 0 and len(grouped) >= depthwise_modules
+    assert not any(any(a.name == "group" and a.i > 1 for a in n.attribute) for n in graph.node if n.op_type == "ConvInteger")
+    assert integer
