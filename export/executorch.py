@@ -1,11 +1,21 @@
 """ExecuTorch: `torch.export` -> `to_edge_transform_and_lower` (XNNPACK) -> `.pte`.
 
-int8 goes through PT2E with the XNNPACK quantizer (static per-channel, calibrated
-on training samples; `quantization="dynamic"` for dynamically quantized
-activations). Only linear and convolution nodes are annotated: the masked-softmax
-term `(presence - 1) * 1e9`, the gating stay fp32
-(an int8 `add` could not hold 1e9); the recurrent `baddbmm` is first
-rewritten as per-direction `linear` (export.rewrite) so its weights become int8 too.
+int8 goes through PT2E with torchao's `ComposableQuantizer([EmbeddingQuantizer(),
+XNNPACKQuantizer])`. The XNNPACK quantizer (static per-channel, calibrated on
+training samples; `quantization="dynamic"` for dynamically quantized activations)
+annotates only linear and convolution nodes: the masked-softmax term
+`(presence - 1) * 1e9`, the gating stay fp32 (an int8 `add` could not hold 1e9);
+the recurrent `baddbmm` is first rewritten as per-direction `linear`
+(export.rewrite) so its weights become int8 too. The embedding quantizer gives
+every `nn.Embedding` table (the token modality's vocabulary, most of the live
+model's weights) weight-only uint8 with one scale and zero point per row;
+XNNPACK has no embedding op, so `dequantize_per_channel -> embedding` stays
+outside the delegate and `to_executorch` with `do_quant_fusion_and_const_prop`
+(ExecuTorch's QuantFusionPass) fuses it into
+`quantized_decomposed::embedding_byte`, which reads the uint8 table directly: no
+fp32 copy of the table is left in the .pte. That kernel lives in
+libexecutorch_kernels_quantized (linked by sdk/runtime/native_build.py; in
+ExecuTorch's Python runtime, `import executorch.kernels.quantized` registers it).
 
 Delegation report (`delegation_report`): nodes inside XNNPACK subgraphs versus
 call_function nodes left to ExecuTorch's portable kernels. `getitem` nodes that
@@ -54,10 +64,13 @@ def in_frontend(node) -> bool:
 
 
 def quantize_pt2e(model, example_inputs, calibration, quantization: str):
-    """PT2E int8 with the XNNPACK quantizer on linear and conv nodes; returns the converted module."""
+    """PT2E int8: the embedding quantizer on embedding tables, the XNNPACK quantizer on linear
+    and conv nodes (composed); returns the converted module."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
                                                                          get_symmetric_quantization_config)
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    from torchao.quantization.pt2e.quantizer.composable_quantizer import ComposableQuantizer
+    from torchao.quantization.pt2e.quantizer.embedding_quantizer import EmbeddingQuantizer
 
     dynamic = quantization == "dynamic"
     quantizer = XNNPACKQuantizer()
@@ -76,7 +89,10 @@ def quantize_pt2e(model, example_inputs, calibration, quantization: str):
     from export.rewrite import linear_recurrence
 
     captured = torch.export.export(linear_recurrence(model), tuple(example_inputs)).module()
-    prepared = prepare_pt2e(captured, quantizer)
+    # Embedding tables (the token modality's vocabulary) get uint8 weights, one scale and zero
+    # point per row (weight-only; XNNPACK has no embedding, so the lookup stays outside the
+    # delegate and QuantFusionPass turns dequantize + embedding into quantized_decomposed::embedding_byte).
+    prepared = prepare_pt2e(captured, ComposableQuantizer([EmbeddingQuantizer(), quantizer]))
     if not dynamic:
         if not calibration:
             raise ValueError("static int8 needs calibration samples (--calibration N > 0)")
@@ -101,8 +117,10 @@ def export(model, example_inputs, path, precision="fp32", calibration=(), quanti
     if precision == "int8":
         module = quantize_pt2e(model, example_inputs, calibration, quantization)
         notes["quantization"] = {
-            "mode": quantization, "flow": "PT2E, XNNPACKQuantizer", "ops": "linear, conv",
-            "weights": "int8 per-channel symmetric",
+            "mode": quantization, "flow": "PT2E, ComposableQuantizer(EmbeddingQuantizer, XNNPACKQuantizer)",
+            "ops": "linear, conv, embedding",
+            "weights": "linear/conv: int8 per-channel symmetric; embedding: uint8 per-row affine "
+                       "(weight-only, quantized_decomposed::embedding_byte)",
             "activations": "int8 asymmetric, " + ("computed at run time" if quantization == "dynamic"
                                                    else "MinMax-calibrated"),
             "calibration_samples": 0 if quantization == "dynamic" else len(calibration),
@@ -110,9 +128,27 @@ def export(model, example_inputs, path, precision="fp32", calibration=(), quanti
         }
     edge = lower(module, example_inputs, partitioner)
     notes["delegation"] = delegation_report(edge)
-    program = edge.to_executorch()
+    program = edge.to_executorch(backend_config(precision))
+    if precision == "int8":
+        notes["quantization"]["embedding_byte_ops"] = count_ops(program, "embedding_byte")
     write_bytes(Path(path), program.buffer)
     return notes
+
+
+def backend_config(precision: str):
+    """`to_executorch` config: int8 runs ExecuTorch's quant fusion + constant propagation
+    (`do_quant_fusion_and_const_prop`, QuantFusionPass), so a `dequantize_per_channel -> embedding`
+    left outside XNNPACK becomes `quantized_decomposed::embedding_byte` reading the uint8 table."""
+    from executorch.exir import ExecutorchBackendConfig
+
+    return ExecutorchBackendConfig(do_quant_fusion_and_const_prop=precision == "int8")
+
+
+def count_ops(program, name: str) -> int:
+    """How many of an ExecuTorch program's non-delegated operator calls are named `name`
+    (e.g. "embedding_byte")."""
+    graph = program.exported_program().graph_module.graph
+    return sum(1 for node in graph.nodes if node.op == "call_function" and name in str(node.target))
 
 
 def delegation_report(edge) -> dict:

@@ -14,7 +14,7 @@ from export.manifest import ArtifactError, check_artifact, sidecar_path
 from export.report import format_table
 from export.rewrite import linear_recurrence
 from sdk.model import EmotionModel
-from sdk.spec import FEATURES, ModalitySpec, ModelSpec, Normalization
+from sdk.spec import FEATURES, TOKENS, ModalitySpec, ModelSpec, Normalization
 from sdk.training import SplitTensors
 
 REPORT_KEYS = {"format", "precision", "status", "path", "size_bytes", "test", "max_abs_prob_diff",
@@ -252,6 +252,61 @@ def test_executorch_int8_exports_and_runs(tiny_model, tmp_path):
     assert fp32["status"] == "ok", fp32["error"]
     assert int8["status"] != "export_failed", int8["error"]
     assert int8["top1_agreement"] >= 0.75
+
+
+def token_spec(vocabulary_size: int = 300) -> ModelSpec:
+    """A feature modality and a token modality whose embedding table dominates the weights."""
+    words = ["<pad>", "<unk>", "<sep>"] + [f"w{i}" for i in range(vocabulary_size - 3)]
+    return ModelSpec(
+        modalities=[
+            ModalitySpec("audio", FEATURES, 4, feature_dim=5, normalization=Normalization([0.0] * 5, [1.0] * 5)),
+            ModalitySpec("text", TOKENS, 6, vocabulary=words),
+        ],
+        class_names=["neg", "pos"], hidden_size=8, ffn_size=8, attention_heads=2, dataset="synthetic",
+    )
+
+
+def pte_tensors(path) -> tuple[list, set[str]]:
+    """The constant tensors (data_buffer_idx > 0) of a .pte's first execution plan, and its operator names."""
+    from executorch.exir._serialize._program import deserialize_pte_binary
+
+    plan = deserialize_pte_binary(path.read_bytes()).program.execution_plan[0]
+    tensors = [v.val for v in plan.values if type(v.val).__name__ == "Tensor" and v.val.data_buffer_idx > 0]
+    return tensors, {f"{op.name}.{op.overload}" for op in plan.operators}
+
+
+@pytest.mark.slow
+def test_executorch_int8_embedding_table_is_embedding_byte(tmp_path):
+    """int8 ExecuTorch stores the token embedding table as uint8 rows read by
+    quantized_decomposed::embedding_byte (no fp32 copy of the table left in the program), and the
+    .pte runs in the SDK's native runner and in ExecuTorch's Python runtime."""
+    from export import executorch
+
+    torch.manual_seed(0)
+    model = EmotionModel(token_spec()).eval()
+    g = torch.Generator().manual_seed(1)
+    samples = [(torch.randn(1, 4, 5, generator=g), torch.randint(0, 300, (1, 6), generator=g), torch.ones(1, 2))
+               for _ in range(6)]
+    table = next(m.weight for m in model.modules() if isinstance(m, torch.nn.Embedding))
+    path = tmp_path / "model_int8.pte"
+    notes = executorch.export(model, samples[0], path, "int8", samples)
+    assert notes["quantization"]["embedding_byte_ops"] == 1
+    tensors, operators = pte_tensors(path)
+    assert "quantized_decomposed::embedding_byte.out" in operators, operators
+    shapes = {(tuple(t.sizes), t.scalar_type.name) for t in tensors}
+    assert (tuple(table.shape), "FLOAT") not in shapes, "the fp32 embedding table is still in the program"
+    assert (tuple(table.shape), "BYTE") in shapes, shapes
+
+    import executorch.kernels.quantized  # noqa: F401 - registers embedding_byte.out for the Python runtime
+    from executorch.runtime import Runtime
+
+    method = Runtime.get().load_program(path).load_method("forward")
+    native = executorch.load(path)
+    for sample in samples[:3]:
+        with torch.no_grad():
+            expected = model(*sample)[0].numpy()
+        np.testing.assert_allclose(method.execute(list(sample))[0].numpy(), expected, atol=0.05)
+        np.testing.assert_allclose(native([x.numpy() for x in sample])[0], expected, atol=0.05)
 
 
 def test_onnx_dynamic_int8_keeps_a_weight_shared_by_several_gemms(tmp_path):
