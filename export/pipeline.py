@@ -9,6 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from export import verify
+from export.golden import reference_cases, write_golden
 from export.formats import FORMATS
 from export.manifest import build_manifest, check_artifact, finalize
 from export.report import empty_entry
@@ -72,6 +73,7 @@ def run(model, splits: dict, formats: list[str], precisions: list[str], out: Pat
     out.mkdir(parents=True, exist_ok=True)
     test, train = splits["test"], splits["train"]
     reference = verify.build_reference(model, test, max_test_samples)
+    golden_reference = reference_cases(model, test)  # golden vectors: the model as trained, like `reference`
     ref_metrics = reference.metrics
     torch_latency = verify.latency_ms(lambda xs: model(*[torch.from_numpy(x) for x in xs]), test, repeats=50)
     calib = calibration_samples(train, calibration)
@@ -103,6 +105,8 @@ def run(model, splits: dict, formats: list[str], precisions: list[str], out: Pat
             entry["size_bytes"] = path.stat().st_size
             entry["sha256"] = sha256
             detail = {"notes": notes, **({"previous_attempt": detail} if detail else {})}
+            golden_file = write_golden(path, name, precision, sha256, model.spec, golden_reference)
+            detail["golden"] = str(golden_file.relative_to(out))
             delegation = notes.get("delegation")
             if delegation:
                 entry["delegated_fraction"] = delegation["delegated_fraction"]

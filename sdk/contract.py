@@ -2,6 +2,7 @@
 
     python -m sdk.contract --out contract/          # (re)generate the vectors
     python -m sdk.contract --check contract/        # the Python SDK against the files
+    python -m sdk.contract --golden dist/live       # every exported artifact against its golden file (sdk.golden)
 
 Every expected value is computed by the SDK's own code (export.manifest.build_manifest,
 sdk.inputs.InputPreparer, sdk.tokenizer.WordTokenizer, sdk.runtime.recognizer.result_from_outputs,
@@ -36,8 +37,10 @@ from sdk.spec import FEATURES, FRAMES, TOKENS, WAVEFORM, ModalitySpec, ModelSpec
 from sdk.tokenizer import WordTokenizer
 
 CONTRACT_VERSION = 1
+#: A golden file in the exact per-artifact format (sdk.golden) for the Kotlin/Swift golden checkers' unit tests.
+GOLDEN_EXAMPLE = "golden/example.golden.json"
 FILES = ("input_packing.json", "tokenizer.json", "results.json", "latency_stats.json", "energy.json",
-         "ring_buffer.json", "face_crop.json", "vad.json", "manifest_parsing.json")
+         "ring_buffer.json", "face_crop.json", "vad.json", "manifest_parsing.json", GOLDEN_EXAMPLE)
 #: |actual - expected| <= abs + rel * |expected| for every float in a file.
 TOLERANCE = {"abs": 1e-6, "rel": 1e-6}
 TOOLS_NOTE = {"emoedge": "contract vectors: a manifest from build_manifest without an artifact"}
@@ -650,6 +653,51 @@ def check_manifest_parsing(case: dict, manifests_by_name: dict[str, dict]) -> li
     return [] if actual == case["expected"] else [f"{actual}, expected {case['expected']}"]
 
 
+# ------------------------------------------------------------------ golden example
+def golden_example() -> dict:
+    """A golden file for the live_small manifest's inputs (int16 PCM, an 8x8 face of 0..255 pixels,
+    token ids) whose expected outputs come from `sdk.golden.toy_outputs`, not a model, and whose
+    sha256 is that of `sdk.golden.EXAMPLE_ARTIFACT_BYTES`: the mobile cores test their golden parser
+    and checker on it without a runtime (the real files are written by `python -m export`)."""
+    import hashlib
+
+    from sdk import golden
+    from sdk.runtime.tensors import softmax
+
+    spec = live_small_spec()
+    rng = np.random.default_rng(7)
+    samples = []
+    for k in range(2):
+        audio = (rng.integers(-8000, 8000, size=(1, 480)) / 32768.0).astype(np.float32)
+        face = rng.integers(0, 256, size=(1, 1, 1, 8, 8)).astype(np.float32)
+        text = np.concatenate([np.zeros(2 - k, np.int64), rng.integers(3, len(LIVE_VOCABULARY), size=4 + k)])
+        arrays = [audio, face, text.reshape(1, -1).astype(np.int64)]
+        samples.append({"name": f"example_{k}", "inputs": {m.name: golden.encode_input(x, pcm=m.kind == WAVEFORM)
+                                                            for m, x in zip(spec.modalities, arrays)}})
+    cases = []
+    for k, sample in enumerate(samples):
+        for name, presence in golden.presence_patterns(spec):
+            doc = {"modalities": spec.modality_names, "samples": samples}
+            inputs = golden.Golden(Path(GOLDEN_EXAMPLE), doc).case_inputs({"sample": k, "presence": presence})
+            logits, gates = golden.toy_outputs(inputs, spec.num_classes)
+            probs = softmax(logits)[0]
+            cases.append({"name": f"{sample['name']}/{name}", "sample": k, "presence": presence,
+                          "expected": {"probabilities": probs.tolist(), "gate_weights": gates[0].tolist(),
+                                       "top1": int(np.argmax(probs))}})
+    sha = hashlib.sha256(golden.EXAMPLE_ARTIFACT_BYTES).hexdigest()
+    doc = golden.build("example.bin", "litert", "fp32", sha, spec.class_names, spec.modality_names, samples, cases)
+    doc["reference"] = "sdk.golden.toy_outputs (a stand-in, not a model: for testing golden parsers and checkers)"
+    return doc
+
+
+def check_golden_example(doc: dict, path: Path) -> list[str]:
+    """The Python golden checker (sdk.golden.compare) on the example, run by its toy function."""
+    from sdk import golden
+
+    loaded = golden.Golden(path, doc)
+    return golden.compare(loaded, lambda xs: golden.toy_outputs(xs, len(doc["class_names"]))).problems
+
+
 # ------------------------------------------------------------------ files
 def _close(actual, expected) -> bool:
     a, e = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
@@ -704,6 +752,7 @@ def generate() -> dict[str, Any]:
                                       "(format, classes, input dtypes, modality kinds, shapes, waveform/face fields)",
                                       "cases": [{"manifest": name, "expected": manifest_facts(m)}
                                                 for name, m in mans.items()]}
+    files[GOLDEN_EXAMPLE] = golden_example()
     return files
 
 
@@ -755,6 +804,7 @@ def check(directory: Path) -> dict[str, list[str]]:
     run("face_crop.json", lambda c, d: check_face_crop(c))
     run("vad.json", lambda c, d: check_vad(c))
     run("manifest_parsing.json", lambda c, d: check_manifest_parsing(c, mans))
+    problems[GOLDEN_EXAMPLE] = check_golden_example(load(GOLDEN_EXAMPLE), directory / GOLDEN_EXAMPLE)
     return problems
 
 
@@ -762,9 +812,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sdk.contract", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="write the contract files into this directory (e.g. contract/)")
     parser.add_argument("--check", type=Path, help="check the Python SDK against the files in this directory")
+    parser.add_argument("--golden", type=Path, help="check every artifact with a golden file (<stem>.golden.json) "
+                        "under this dist directory, or this one artifact, in its backend (sdk.golden)")
     args = parser.parse_args(argv)
-    if not args.out and not args.check:
-        parser.error("give --out DIR to generate or --check DIR to verify")
+    if not args.out and not args.check and not args.golden:
+        parser.error("give --out DIR to generate, --check DIR to verify or --golden PATH to check artifacts")
+    if args.golden:
+        from sdk import golden
+
+        code = golden.main(args.golden)
+        if code or not (args.out or args.check):
+            return code
     if args.out:
         for path in write(args.out):
             print(f"wrote {path}")

@@ -19,6 +19,8 @@ android {
         targetSdk = 34
         versionCode = 1
         versionName = "0.1"
+        // src/androidTest: GoldenInstrumentedTest checks every bundled artifact against its golden vectors.
+        testInstrumentationRunner = "androidx.test.runner.AndroidJUnitRunner"
         ndk {
             abiFilters += listOf("arm64-v8a")
         }
@@ -70,6 +72,9 @@ dependencies {
     implementation("androidx.camera:camera-view:$camerax")
     // The face detector for the live video modality (BlazeFace short range, assets/blaze_face_short_range.tflite).
     implementation("com.google.mediapipe:tasks-vision:$mediapipeVersion")
+
+    androidTestImplementation("androidx.test.ext:junit:1.2.1")
+    androidTestImplementation("androidx.test:runner:1.6.2")
 }
 
 // `./gradlew :app:copyModelAssets -Pmodels=../dist/mosi -Pdataset=mosi` runs the copy script

@@ -4,7 +4,9 @@
 
 Copies every .pte/.tflite/.onnx under --models that has its manifest beside it into
 android_demo/app/src/main/assets/models/ (keeping format/file names, e.g.
-models/executorch/model_fp32.pte and .pte.json), and writes
+models/executorch/model_fp32.pte and .pte.json) with its golden vectors (model_fp32.golden.json,
+written by the export: sdk/golden.py; the app's instrumented GoldenInstrumentedTest checks them on a
+device), and writes
 assets/replay/<dataset>.json: raw test-split samples (unnormalized, the valid steps
 only, absent modalities as null, with the label) for the modalities a phone cannot
 compute (MOSI's openSMILE/COVAREP audio and 3D-CNN/Facet video features, GloVe text
@@ -31,6 +33,11 @@ SUFFIXES = (".pte", ".tflite", ".onnx")
 FACE_MODEL = "blaze_face_short_range.tflite"
 
 
+def golden_path(artifact: Path) -> Path:
+    """The golden vectors beside an artifact (sdk.golden.golden_path): model_fp32.onnx -> model_fp32.golden.json."""
+    return artifact.with_name(artifact.stem + ".golden.json")
+
+
 def copy_models(models: Path, assets: Path) -> list[Path]:
     copied = []
     for artifact in sorted(p for p in models.rglob("*") if p.suffix in SUFFIXES):
@@ -42,6 +49,12 @@ def copy_models(models: Path, assets: Path) -> list[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(artifact, target)
         shutil.copy2(sidecar, target.with_name(sidecar.name))
+        golden = golden_path(artifact)
+        if golden.is_file():
+            shutil.copy2(golden, target.with_name(golden.name))
+        else:
+            print(f"note {artifact}: no golden file {golden.name} beside it (exported before golden vectors)",
+                  file=sys.stderr)
         copied.append(target)
     return copied
 
