@@ -306,8 +306,11 @@ def test_executorch_int8_embedding_table_is_embedding_byte(tmp_path):
     for sample in samples[:3]:
         with torch.no_grad():
             expected = model(*sample)[0].numpy()
-        np.testing.assert_allclose(method.execute(list(sample))[0].numpy(), expected, atol=0.05)
-        np.testing.assert_allclose(native([x.numpy() for x in sample])[0], expected, atol=0.05)
+        got = method.execute(list(sample))[0].numpy()
+        # the same program in both runtimes; int8 activations of this untrained 8-wide model
+        # move a logit by up to ~0.07 from fp32 PyTorch
+        np.testing.assert_allclose(native([x.numpy() for x in sample])[0], got, atol=1e-4)
+        np.testing.assert_allclose(got, expected, atol=0.15)
 
 
 def test_onnx_dynamic_int8_keeps_a_weight_shared_by_several_gemms(tmp_path):
