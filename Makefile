@@ -33,7 +33,6 @@ demo: install
 # The live model on real recordings, faces and sentences (../shared/datasets or $$EMOEDGE_DATA), stage-wise:
 # each encoder trained alone on its own set, then the fused model on frozen encoders, paired by label.
 # About 75 min at one thread (the face CNN is 55 min of it; RESULTS.md, "Live model on real data").
-# (RESULTS.md, "Live model on real data").
 LIVE ?= runs/live
 LIVE_OPTS := '{"audio_encoder": "mel2d", "keep_anchor": true}'
 live: install
