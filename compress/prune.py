@@ -7,6 +7,15 @@ and names the prunable node groups of `sdk.model.EmotionModel`:
 ================  ====================================  =====================================
 width key         root (its output nodes)               what leaves with a node
 ================  ====================================  =====================================
+<m>.face<i>       face CNN (sdk.layers.FaceEncoder):    its BatchNorm channel, the next
+                  i=0 the stem conv, i=1..6 block i's   block's depthwise channel (groups ==
+                  pointwise conv                        channels) and that block's pointwise
+                                                        input column; after block 6, the
+                                                        first temporal conv's channel
+<m>.mel<i>        mel2d CNN (MelConv2dEncoder): i=0     the same; after the last block, the
+                  the stem, i>=1 block i's pointwise    projection's `bands` stacked input
+                                                        columns c*bands .. c*bands+bands-1
+<m>.audio         mel2d's BandProjection (1x1 conv)     the first temporal conv's channel
 <m>.conv<i>       encoders[m].convs[i].pointwise        the next conv's / the GRU's input column
 model.rnn (*)     one hidden unit j of every encoder's  unit j of every gate, both directions
                   BiGRU/BiLSTM, in both directions      (rows j and H+j of the input weights,
@@ -19,6 +28,9 @@ model.rnn (*)     one hidden unit j of every encoder's  unit j of every gate, bo
 <m>.attn_qk       attention[m].query                    key rows (Q.K couples them); whole-head
                                                         structure kept: every head loses as many
 <m>.attn_v        attention[m].value                    output-projection columns; same per head
+fusion.gate       fusion.gate[0] (the gate's hidden     fusion.gate[2]'s input column (pruned
+                  layer, tanh)                          here, not by DepGraph: the head is one
+                                                        customized DepGraph leaf)
 ffn               ffn.up                                ffn.down columns
 ================  ====================================  =====================================
 
@@ -27,8 +39,15 @@ stacks the pooled vectors (B, M, D) and the gate reads them flattened (M*D): so 
 unit is one node shared by all modalities (its importance averages over them), and its
 removal is recorded as `<m>.rnn` for every m.
 
-Not prunable: input feature columns (fixed by the data), depthwise temporal convs (their
-channels are their inputs), the gate's hidden layer (no width key in the spec) and the
+Every group's kept count is rounded up to a multiple of `round_to` (PNAO's `--round-to`,
+8 by default, so XNNPACK gets aligned channel counts) and of the head count (`keep_count`).
+
+Not prunable: input feature columns (fixed by the data), the fixed log-mel front end
+(sdk.frontend: DFT, window, mel filterbank and normalisation are buffers, not parameters,
+so no group's rows read them and no group reaches them), the in-graph pixel normalisation,
+depthwise convs as roots (their channels are their inputs: they leave with their producer),
+the 1-D audio front (sdk.layers.AudioEncoder: its convs share one width key,
+`<m>.audio`), the plain FrameEncoder, the gate's output scores (one per modality) and the
 classifier's outputs (the classes). Only the default `gated` fusion head is supported.
 
 How DepGraph is made to see the model correctly (checked against torch-pruning 1.6.1):
@@ -48,6 +67,14 @@ How DepGraph is made to see the model correctly (checked against torch-pruning 1
   reshape mapping gets wrong (it assumes channel-major), so the whole head is a
   customized layer (`GatedFusionPruner`) that removes column m*D+j for every m.
 * Pooling ("last" slices the time axis) runs as a sum over time while tracing.
+* Depthwise-separable 2-D blocks need nothing: DepGraph's DepthwiseConvPruner (a conv with
+  groups == out_channels) couples a depthwise conv's input and output channels, so a
+  pointwise/stem node takes its BatchNorm, the next depthwise conv and BatchNorm and the
+  next pointwise's input column along (checked on the tiny live model).
+* The mel2d projection reads (B, C, bands, T) reshaped to (B, C*bands, T), channel-major;
+  DepGraph's reshape mapping would map channel c to column c alone. `BandProjection` is a
+  customized layer (`BandProjectionPruner`: input channel c = its `bands` columns) and,
+  while tracing, it runs as one conv over the band sum (C channels in).
 """
 from __future__ import annotations
 
@@ -62,7 +89,8 @@ from torch import nn
 
 from sdk.attention import CrossAttention
 from sdk.fusion.gated import AdaptiveGatedFusion
-from sdk.layers import BidirectionalRecurrence, BiGRU, BiLSTM, LayerNorm
+from sdk.layers import (BandProjection, BidirectionalRecurrence, BiGRU, BiLSTM, FaceEncoder, LayerNorm,
+                        MelConv2dEncoder)
 from sdk.model import EmotionModel
 
 
@@ -152,10 +180,41 @@ class GatedFusionPruner(tp.pruner.BasePruningFunc):
     get_in_channels = get_out_channels
 
 
+class BandProjectionPruner(tp.pruner.BasePruningFunc):
+    """The mel2d CNN's 1x1 projection (`sdk.layers.BandProjection`): input channel c is the
+    `bands` stacked columns c * bands + f, which DepGraph's reshape mapping would take for
+    column c; outputs are plain conv rows."""
+
+    TARGET_MODULES = (BandProjection,)
+
+    def prune_out_channels(self, layer: BandProjection, idxs: Sequence[int]) -> nn.Module:
+        keep = _keep(layer.out_channels, idxs)
+        layer.weight = _replace(layer.weight, layer.weight[keep])
+        if layer.bias is not None:
+            layer.bias = _replace(layer.bias, layer.bias[keep])
+        layer.out_channels = len(keep)
+        return layer
+
+    def prune_in_channels(self, layer: BandProjection, idxs: Sequence[int]) -> nn.Module:
+        keep = _keep(self.get_in_channels(layer), idxs)
+        columns = (keep[:, None] * layer.bands + torch.arange(layer.bands)[None, :]).flatten()
+        layer.weight = _replace(layer.weight, layer.weight[:, columns])
+        layer.in_channels = len(columns)
+        return layer
+
+    def get_out_channels(self, layer: BandProjection) -> int:
+        return layer.out_channels
+
+    def get_in_channels(self, layer: BandProjection) -> int:
+        return layer.in_channels // layer.bands
+
+
 RECURRENT_PRUNER = RecurrentPruner()
 FUSION_PRUNER = GatedFusionPruner()
+BAND_PROJECTION_PRUNER = BandProjectionPruner()
 #: DepGraph looks pruners up by the exact class (not isinstance), so each recurrence is named.
-CUSTOMIZED_PRUNERS = {BiGRU: RECURRENT_PRUNER, BiLSTM: RECURRENT_PRUNER, AdaptiveGatedFusion: FUSION_PRUNER}
+CUSTOMIZED_PRUNERS = {BiGRU: RECURRENT_PRUNER, BiLSTM: RECURRENT_PRUNER, AdaptiveGatedFusion: FUSION_PRUNER,
+                      BandProjection: BAND_PROJECTION_PRUNER}
 
 
 # ------------------------------------------------------------------ tracing
@@ -191,6 +250,11 @@ def traceable(model: EmotionModel, side_outputs: list) -> Iterator[None]:
             def fuse(pooled, sequences, presence):
                 return pooled.sum(dim=1), presence
             patch(module, fuse)
+        elif isinstance(module, BandProjection):
+            def project(x, layer=module):  # a leaf reading C channels: no band-stacking reshape
+                proxy = torch.ones(layer.out_channels, layer.in_channels // layer.bands, 1)
+                return nn.functional.conv1d(x.sum(dim=2), proxy)
+            patch(module, project)
     patch(model, _traced_model_forward(model))
     try:
         yield
@@ -261,6 +325,9 @@ class NodeGroup:
     width: int  # number of nodes (GRU: units per direction)
     heads: int = 1  # nodes are split into this many equal contiguous heads
     paired: bool = False  # GRU: node j is root channels j and width + j
+    #: Pruned here, not through DepGraph (a layer inside a customized DepGraph leaf): the root
+    #: Linear loses output rows and this Linear the same input columns.
+    consumer: nn.Linear | None = None
 
     def channels(self, nodes: Sequence[int]) -> list[int]:
         nodes = sorted(int(n) for n in nodes)
@@ -272,6 +339,14 @@ def node_groups(model: EmotionModel) -> list[NodeGroup]:
     groups = []
     names = model.modality_names
     for name in names:
+        cnn = cnn_front(model.encoders[name])
+        if cnn is not None:
+            part = "face" if isinstance(cnn, FaceEncoder) else "mel"
+            for i, conv in enumerate(cnn.output_convs()):
+                groups.append(NodeGroup(f"{name}.{part}{i}", conv, tp.prune_conv_out_channels, conv.out_channels))
+            if isinstance(cnn, MelConv2dEncoder):
+                groups.append(NodeGroup(f"{name}.audio", cnn.project, BAND_PROJECTION_PRUNER.prune_out_channels,
+                                        cnn.project.out_channels))
         for i, conv in enumerate(model.encoders[name].convs):
             root = conv.pointwise
             groups.append(NodeGroup(f"{name}.conv{i}", root, tp.prune_conv_out_channels, root.out_channels))
@@ -284,8 +359,20 @@ def node_groups(model: EmotionModel) -> list[NodeGroup]:
                                     attention.query.out_features, heads=attention.heads))
             groups.append(NodeGroup(f"{name}.attn_v", attention.value, tp.prune_linear_out_channels,
                                     attention.value.out_features, heads=attention.heads))
+    if model.fusion.learned:
+        hidden, scores = model.fusion.gate[0], model.fusion.gate[2]
+        groups.append(NodeGroup("fusion.gate", hidden, tp.prune_linear_out_channels, hidden.out_features,
+                                consumer=scores))
     groups.append(NodeGroup("ffn", model.ffn.up, tp.prune_linear_out_channels, model.ffn.up.out_features))
     return groups
+
+
+def cnn_front(encoder: nn.Module) -> FaceEncoder | MelConv2dEncoder | None:
+    """The 2-D CNN front of a modality encoder (inside the in-graph normalization, if any), or None."""
+    for module in encoder.front.modules():
+        if isinstance(module, (FaceEncoder, MelConv2dEncoder)):
+            return module
+    return None
 
 
 def group_rows(graph: tp.DependencyGraph, group: NodeGroup) -> dict[int, list[torch.Tensor]]:
@@ -295,6 +382,8 @@ def group_rows(graph: tp.DependencyGraph, group: NodeGroup) -> dict[int, list[to
     node (the root itself, and for the coupled D stream every encoder's GRU units and
     every residual writer); norms and 1-D parameters are not weight matrices and are skipped.
     """
+    if group.consumer is not None:
+        return {j: [group.root.weight[j].detach()] for j in range(group.width)}
     full = graph.get_pruning_group(group.root, group.pruning_fn, list(range(_root_width(group))))
     rows: dict[int, list[torch.Tensor]] = {}
     for item in full.items:
@@ -345,7 +434,23 @@ def prune_nodes(graph: tp.DependencyGraph, group: NodeGroup, nodes: Sequence[int
     """Remove `nodes` of `group` from every coupled tensor."""
     if not nodes:
         return
+    if group.consumer is not None:
+        prune_linear_pair(group.root, group.consumer, nodes)
+        return
     graph.get_pruning_group(group.root, group.pruning_fn, group.channels(nodes)).prune()
+
+
+def prune_linear_pair(producer: nn.Linear, consumer: nn.Linear, nodes: Sequence[int]) -> None:
+    """Remove hidden units `nodes`: rows (and biases) of `producer`, input columns of `consumer`."""
+    keep = _keep(producer.out_features, nodes)
+    if len(keep) == 0:
+        raise ValueError(f"pruning {len(set(nodes))} nodes would leave a layer of width 0; keep at least one")
+    producer.weight = _replace(producer.weight, producer.weight[keep])
+    if producer.bias is not None:
+        producer.bias = _replace(producer.bias, producer.bias[keep])
+    producer.out_features = len(keep)
+    consumer.weight = _replace(consumer.weight, consumer.weight[:, keep])
+    consumer.in_features = len(keep)
 
 
 def current_widths(model: EmotionModel) -> dict[str, int]:
@@ -353,6 +458,13 @@ def current_widths(model: EmotionModel) -> dict[str, int]:
     widths = {}
     for name in model.modality_names:
         encoder = model.encoders[name]
+        cnn = cnn_front(encoder)
+        if cnn is not None:
+            part = "face" if isinstance(cnn, FaceEncoder) else "mel"
+            for i, conv in enumerate(cnn.output_convs()):
+                widths[f"{name}.{part}{i}"] = conv.out_channels
+            if isinstance(cnn, MelConv2dEncoder):
+                widths[f"{name}.audio"] = cnn.project.out_channels
         for i, conv in enumerate(encoder.convs):
             widths[f"{name}.conv{i}"] = conv.pointwise.out_channels
         widths[f"{name}.rnn"] = encoder.rnn.hidden_per_direction
@@ -361,6 +473,8 @@ def current_widths(model: EmotionModel) -> dict[str, int]:
             widths[f"{name}.attn_v"] = model.attention[name].value.out_features
     if model.classify_here:
         widths["ffn"] = model.ffn.up.out_features
+    if getattr(model.fusion, "learned", False):
+        widths["fusion.gate"] = model.fusion.gate[0].out_features
     return widths
 
 

@@ -22,8 +22,8 @@ class ModalityEncoder(nn.Module):
     """Encodes one modality's sequence into `hidden_size`-wide steps.
 
     Widths that PNAO may have pruned are read from `spec.widths` under the keys
-    `<name>.frame`, `<name>.embed`, `<name>.audio`, `<name>.conv<i>` and `<name>.rnn`
-    (units per direction).
+    `<name>.frame`, `<name>.face<i>` (FaceEncoder), `<name>.mel<i>` (MelConv2dEncoder),
+    `<name>.embed`, `<name>.audio`, `<name>.conv<i>` and `<name>.rnn` (units per direction).
     """
 
     def __init__(self, modality: ModalitySpec, spec: ModelSpec):
@@ -34,15 +34,21 @@ class ModalityEncoder(nn.Module):
         depthwise = spec.components.depthwise_conv
         if modality.kind == FRAMES:
             frame_class = FaceEncoder if modality.encoder == "face" else FrameEncoder
-            options = {} if modality.encoder == "face" else {"depthwise": depthwise}
+            if modality.encoder == "face":
+                options = {"channels": FaceEncoder.channels_from_widths(widths, prefix)}
+            else:
+                options = {"depthwise": depthwise}
             self.front: nn.Module = frame_class(modality.channels, width=widths.get(f"{prefix}.frame", 32), **options)
             width = self.front.out_dim
             if modality.normalize_in_graph:
                 norm = modality.normalization
                 self.front = nn.Sequential(ChannelNormalization(norm.mean, norm.std, modality.channels), self.front)
         elif modality.kind == WAVEFORM:
-            audio_class = MelConv2dEncoder if modality.encoder == "mel2d" else AudioEncoder
-            self.front = audio_class(modality, width=widths.get(f"{prefix}.audio", 64))
+            if modality.encoder == "mel2d":
+                self.front = MelConv2dEncoder(modality, width=widths.get(f"{prefix}.audio", 64),
+                                              channels=MelConv2dEncoder.channels_from_widths(widths, prefix))
+            else:
+                self.front = AudioEncoder(modality, width=widths.get(f"{prefix}.audio", 64))
             width = self.front.out_dim
         elif modality.kind == TOKENS:
             width = widths.get(f"{prefix}.embed", 64)

@@ -14,6 +14,7 @@ for two reasons measured on this project's toolchain (ExecuTorch 1.5.1, torch-pr
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -269,24 +270,47 @@ class FaceEncoder(nn.Module):
     average pooling. BatchNorm follows every conv; at export it is folded into the conv
     (eval mode). About 11.6 M MACs and 0.15 M parameters per frame at w = 32.
 
+    Per-layer widths (what PNAO prunes): ``channels[0]`` is the stem's output, ``channels[i]``
+    the i-th block's pointwise output (its depthwise conv runs on ``channels[i-1]``); spec
+    keys ``<name>.face0`` .. ``<name>.face6`` (`channels_from_widths`), defaults
+    `default_channels(w)`, so a spec without them builds the network it always built.
+
     The stem strides (as MobileNet's does) instead of the first block: nothing runs at
     48x48 x w, which made CPU training 3x slower for 5 % of the MACs. In training mode
     the input is laid out channels-last, which mkldnn's convolutions run about 2x faster
     on a CPU; eval mode (and so every export) sees the plain layout and no extra op.
     """
 
-    def __init__(self, in_channels: int, width: int = 32):
+    #: Stride of the stem and of each separable block.
+    STRIDES = (2, 1, 1, 2, 1, 2, 1)
+
+    def __init__(self, in_channels: int, width: int = 32, channels: Sequence[int] | None = None):
         super().__init__()
-        w = width
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, w, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(w),
-                                   nn.ReLU()]
-        plan = [(w, 2 * w, 1), (2 * w, 2 * w, 1), (2 * w, 4 * w, 2), (4 * w, 4 * w, 1), (4 * w, 8 * w, 2),
-                (8 * w, 8 * w, 1)]
-        for cin, cout, stride in plan:
+        channels = list(channels) if channels is not None else self.default_channels(width)
+        if len(channels) != len(self.STRIDES) or min(channels) < 1:
+            raise ValueError(f"FaceEncoder needs {len(self.STRIDES)} positive widths (stem + 6 blocks), got {channels}")
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, channels[0], 3, stride=2, padding=1, bias=False),
+                                   nn.BatchNorm2d(channels[0]), nn.ReLU()]
+        for cin, cout, stride in zip(channels[:-1], channels[1:], self.STRIDES[1:]):
             layers += separable_block(cin, cout, stride)
         self.cnn = nn.Sequential(*layers)
         self.dropout = nn.Dropout2d(0.1)
-        self.out_dim = 8 * w
+        self.out_dim = channels[-1]
+
+    @staticmethod
+    def default_channels(width: int = 32) -> list[int]:
+        """The unpruned widths for base width w: stem w, blocks 2w, 2w, 4w, 4w, 8w, 8w."""
+        return [width, 2 * width, 2 * width, 4 * width, 4 * width, 8 * width, 8 * width]
+
+    @classmethod
+    def channels_from_widths(cls, widths: dict[str, int], prefix: str) -> list[int]:
+        """The per-layer widths of modality `prefix` from a spec's `widths` (keys `<prefix>.face<i>`)."""
+        defaults = cls.default_channels(widths.get(f"{prefix}.frame", 32))
+        return [widths.get(f"{prefix}.face{i}", c) for i, c in enumerate(defaults)]
+
+    def output_convs(self) -> list[nn.Conv2d]:
+        """The stem and every block's pointwise conv: the convs whose output channels are nodes."""
+        return [m for m in self.cnn if isinstance(m, nn.Conv2d) and m.groups == 1]
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         b, t = frames.shape[0], frames.shape[1]
@@ -337,6 +361,24 @@ class AudioEncoder(nn.Module):
         return self.cnn(mel).transpose(1, 2)
 
 
+class BandProjection(nn.Conv1d):
+    """(B, C, bands, T) -> (B, out, T): the bands are stacked into channels (channel c, band f is
+    input column c * bands + f) and a 1x1 conv maps them to `out`.
+
+    A plain nn.Conv1d (same parameters, same state-dict keys, a reshape then a conv when
+    exported); its own class tells PNAO (compress.prune) that input channel c of the CNN is
+    the `bands` columns c * bands .. c * bands + bands - 1.
+    """
+
+    def __init__(self, channels: int, bands: int, out_channels: int):
+        super().__init__(channels * bands, out_channels, 1)
+        self.bands = bands
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, f, t = x.shape
+        return super().forward(x.reshape(b, c * f, t))
+
+
 class MelConv2dEncoder(nn.Module):
     """Raw PCM (B, S) -> (B, T', width): the in-graph log-mel read as a one-channel image by a
     2-D depthwise-separable CNN (``encoder="mel2d"`` on a waveform modality).
@@ -350,28 +392,48 @@ class MelConv2dEncoder(nn.Module):
     convolutional neural network", 2017, use 2-D CNNs on spectrograms for the same reason).
     Each band's mean over the window is subtracted first (cepstral mean normalisation in the
     log-mel domain), which removes a speaker's and a microphone's fixed spectral tilt.
-    Width key ``<name>.audio`` (default 64). SpecAugment and the channels-last layout apply
+    Width key ``<name>.audio`` (default 64): the 1x1 projection's output. The CNN's widths
+    (what PNAO prunes) are ``channels[0]`` for the stem and ``channels[i]`` for the i-th
+    block's pointwise output; spec keys ``<name>.mel0`` .. ``<name>.mel<stages-1>``
+    (`channels_from_widths`), defaults 16, 32, 64, 64 (`default_channels`), so a spec without
+    them builds the network it always built. SpecAugment and the channels-last layout apply
     in training mode only, as in AudioEncoder and FaceEncoder.
     """
 
-    def __init__(self, modality, width: int = 64, stages: int = 4):
+    def __init__(self, modality, width: int = 64, stages: int = 4, channels: Sequence[int] | None = None):
         super().__init__()
         from sdk.frontend import LogMelFrontEnd
 
         self.frontend = LogMelFrontEnd(modality)
-        w = 32
-        layers: list[nn.Module] = [nn.Conv2d(1, w // 2, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(w // 2),
-                                   nn.ReLU()]
-        for cin, cout in [(w // 2, w), (w, 2 * w), (2 * w, 2 * w)][: stages - 1]:
+        channels = list(channels) if channels is not None else self.default_channels(stages)
+        if len(channels) != stages or min(channels) < 1:
+            raise ValueError(f"MelConv2dEncoder needs {stages} positive widths (stem + {stages - 1} blocks), "
+                             f"got {channels}")
+        layers: list[nn.Module] = [nn.Conv2d(1, channels[0], 3, stride=2, padding=1, bias=False),
+                                   nn.BatchNorm2d(channels[0]), nn.ReLU()]
+        for cin, cout in zip(channels[:-1], channels[1:]):
             layers += separable_block(cin, cout, 2)
         self.cnn = nn.Sequential(*layers)
         bands, steps = modality.n_mels, modality.n_frames
         for _ in range(stages):
             bands, steps = (bands + 1) // 2, (steps + 1) // 2
-        channels = [w // 2, w, 2 * w, 2 * w][stages - 1]
-        self.project = nn.Conv1d(channels * bands, width, 1)
+        self.project = BandProjection(channels[-1], bands, width)
         self.out_dim = width
         self.steps = steps
+
+    @staticmethod
+    def default_channels(stages: int = 4) -> list[int]:
+        """The unpruned widths: stem 16, blocks 32, 64, 64 (the first `stages`)."""
+        return [16, 32, 64, 64][:stages]
+
+    @classmethod
+    def channels_from_widths(cls, widths: dict[str, int], prefix: str, stages: int = 4) -> list[int]:
+        """The per-layer widths of modality `prefix` from a spec's `widths` (keys `<prefix>.mel<i>`)."""
+        return [widths.get(f"{prefix}.mel{i}", c) for i, c in enumerate(cls.default_channels(stages))]
+
+    def output_convs(self) -> list[nn.Conv2d]:
+        """The stem and every block's pointwise conv: the convs whose output channels are nodes."""
+        return [m for m in self.cnn if isinstance(m, nn.Conv2d) and m.groups == 1]
 
     def forward(self, pcm: torch.Tensor) -> torch.Tensor:
         mel = self.frontend(pcm)
@@ -382,8 +444,7 @@ class MelConv2dEncoder(nn.Module):
         if self.training:
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.cnn(x)  # (B, C, bands, steps)
-        b, c, f, t = x.shape
-        return nn.functional.gelu(self.project(x.reshape(b, c * f, t))).transpose(1, 2)
+        return nn.functional.gelu(self.project(x)).transpose(1, 2)
 
 
 def spec_augment(mel: torch.Tensor, bands: int = 2, band_frac: float = 1 / 8, spans: int = 2,

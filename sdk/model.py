@@ -21,6 +21,7 @@ from torch import nn
 from sdk.attention import CrossAttention
 from sdk.encoders import ModalityEncoder
 from sdk.fusion import fusion_head_class
+from sdk.fusion.gated import GATE_HIDDEN
 from sdk.layers import LayerNorm, mean_over_steps
 from sdk.spec import ModelSpec
 
@@ -68,7 +69,9 @@ class EmotionModel(nn.Module):
                 }
             )
         head = fusion_head_class(spec.fusion)
-        kwargs = {"learned": spec.components.gating} if spec.fusion == "gated" else {}
+        kwargs = {}
+        if spec.fusion == "gated":  # the gate's hidden layer: width key "fusion.gate" (PNAO prunes it)
+            kwargs = {"learned": spec.components.gating, "gate_dim": widths.get("fusion.gate", GATE_HIDDEN)}
         self.fusion = head(len(names), dim, spec.num_classes, spec.dropout, **kwargs)
         self.classify_here = not self.fusion.produces_logits
         if self.classify_here:

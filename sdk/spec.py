@@ -45,6 +45,11 @@ ARCHITECTURES = ("mfusher", "mfdr")
 #: How an encoder's sequence becomes one vector per modality.
 POOLING_TYPES = ("mean", "last")
 
+#: `ModelSpec.widths` keys: "<modality>.<part>" with a part here (a trailing "<i>" is a layer
+#: index), or one of WIDTH_GLOBAL_KEYS. A missing key means the layer's default width.
+WIDTH_PARTS = ("frame", "face<i>", "mel<i>", "audio", "embed", "conv<i>", "rnn", "attn_qk", "attn_v")
+WIDTH_GLOBAL_KEYS = ("ffn", "fusion.gate")
+
 
 class SpecError(ValueError):
     """A spec (or manifest) that is malformed or of an unsupported version."""
@@ -229,7 +234,12 @@ class ModelSpec:
     architecture: str = "mfusher"
     #: MFDR options (see sdk.mfdr.MFDR_DEFAULTS); only read when architecture == "mfdr".
     mfdr: dict[str, Any] = field(default_factory=dict)
-    #: Per-layer widths after PNAO pruning (name -> width); empty = the defaults.
+    #: Per-layer widths after PNAO pruning (name -> width); empty = the defaults. Keys (see
+    #: WIDTH_PARTS): ``<m>.frame`` (face/frame CNN base width), ``<m>.face<i>`` (FaceEncoder: stem
+    #: i=0, separable block i's pointwise output i=1..6), ``<m>.mel<i>`` (MelConv2dEncoder: stem i=0,
+    #: blocks i=1..3), ``<m>.audio`` (audio front's output), ``<m>.embed``, ``<m>.conv<i>``,
+    #: ``<m>.rnn`` (units per direction), ``<m>.attn_qk``, ``<m>.attn_v``, ``ffn`` and
+    #: ``fusion.gate`` (the gated head's hidden layer); a missing key is that layer's default.
     widths: dict[str, int] = field(default_factory=dict)
     dataset: str = ""
     version: int = SPEC_VERSION
@@ -276,7 +286,20 @@ class ModelSpec:
             raise SpecError(f"conv_stride and conv_layers must be >= 1, got {self.conv_stride}, {self.conv_layers}")
         if self.components.recurrent not in ("gru", "lstm"):
             raise SpecError(f"components.recurrent must be 'gru' or 'lstm', got {self.components.recurrent!r}")
+        self._validate_widths()
         return self
+
+    def _validate_widths(self) -> None:
+        """Every width key names a layer this spec can have (WIDTH_PARTS) and holds a positive int."""
+        for key, value in self.widths.items():
+            if not _known_width_key(key, self.modality_names):
+                raise SpecError(
+                    f"widths key {key!r} is not a layer width: use '<modality>.<part>' with a modality of "
+                    f"{self.modality_names} and a part of {WIDTH_PARTS} (<i> = layer index), or one of "
+                    f"{WIDTH_GLOBAL_KEYS}"
+                )
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SpecError(f"widths[{key!r}] must be a positive integer, got {value!r}")
 
     # ------------------------------------------------------------- round-trip
     def to_dict(self) -> dict[str, Any]:
@@ -315,6 +338,22 @@ class ModelSpec:
         except json.JSONDecodeError as err:
             raise SpecError(f"model spec is not valid JSON: {err}") from err
         return cls.from_dict(data)
+
+
+def _known_width_key(key: str, modality_names: list[str]) -> bool:
+    if key in WIDTH_GLOBAL_KEYS:
+        return True
+    modality, _, part = key.partition(".")
+    if modality not in modality_names or not part:
+        return False
+    for pattern in WIDTH_PARTS:
+        if pattern.endswith("<i>"):
+            stem = pattern[: -len("<i>")]
+            if part.startswith(stem) and part[len(stem):].isdigit():
+                return True
+        elif part == pattern:
+            return True
+    return False
 
 
 def subset_name(names: list[str] | tuple[str, ...]) -> str:

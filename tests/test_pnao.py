@@ -248,3 +248,156 @@ def test_prunes_a_model_with_frames_tokens_and_unequal_sequence_lengths():
     inputs = example_inputs(pruned, batch=1)
     logits, weights = pruned(*inputs, torch.tensor([[1.0, 0.0, 1.0]]))
     assert torch.isfinite(logits).all() and weights[0, 1] == 0
+
+
+# ------------------------------------------------------------------ the live model's 2-D CNNs and gate (issue 17)
+def live_prune_spec() -> ModelSpec:
+    """The tiny live spec with the mel2d audio CNN on 32 mel bands (2 bands reach its projection, so
+    the band stacking is exercised) and a face CNN of base width 4 (widths 4, 8, 8, 16, 16, 32, 32)."""
+    import dataclasses
+
+    from sdk.spec import Normalization
+    from tests.test_live_model import tiny_live_spec
+
+    spec = ModelSpec.from_json(tiny_live_spec().to_json())  # plain floats: checkpoints load weights-only
+    audio = dataclasses.replace(spec.modalities[0], encoder="mel2d", n_mels=32,
+                                normalization=Normalization([-6.0] * 32, [2.0] * 32))
+    return dataclasses.replace(spec, modalities=[audio, *spec.modalities[1:]],
+                               widths={"audio.audio": 8, "video.frame": 4}).validate()
+
+
+def live_model(spec: ModelSpec) -> EmotionModel:
+    torch.manual_seed(0)
+    return EmotionModel(spec).eval()
+
+
+def cnn_groups(model: EmotionModel) -> dict[str, torch.nn.Conv2d]:
+    from compress.prune import cnn_front
+
+    return {f"{name}.{part}{i}": conv for name, part in (("audio", "mel"), ("video", "face"))
+            for i, conv in enumerate(cnn_front(model.encoders[name]).output_convs())}
+
+
+def front_end_bytes(model: EmotionModel) -> dict[str, bytes]:
+    front = model.encoders["audio"].front.frontend
+    return {name: b.detach().numpy().tobytes() for name, b in front.named_buffers()}
+
+
+def live_outputs(model: EmotionModel) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    from tests.test_live_model import tiny_live_samples
+
+    with torch.no_grad():
+        return [model(*sample) for sample in tiny_live_samples(4, seed=2)]
+
+
+def max_difference(a, b) -> float:
+    return max(float((x - y).abs().max()) for pa, pb in zip(a, b) for x, y in zip(pa, pb))
+
+
+def test_live_widths_have_spec_keys_with_todays_defaults():
+    """Every new group has a width key; without keys the network is today's (same state-dict shapes as
+    a checkpoint saved before per-block keys existed: the hash was taken with that code)."""
+    import dataclasses
+    import hashlib
+
+    from compress.prune import current_widths
+    from tests.test_live_model import tiny_live_spec
+
+    spec = ModelSpec.from_json(tiny_live_spec().to_json())
+    before = {"face": "a405ee153926d6df", "mel2d": "b79067f5fbb954cc"}
+    for name, audio in (("face", spec.modalities[0]), ("mel2d", dataclasses.replace(spec.modalities[0], encoder="mel2d"))):
+        model = live_model(dataclasses.replace(spec, modalities=[audio, *spec.modalities[1:]]))
+        lines = "\n".join(f"{k}:{tuple(v.shape)}" for k, v in sorted(model.state_dict().items()))
+        assert hashlib.sha256(lines.encode()).hexdigest()[:16] == before[name], name
+    widths = current_widths(live_model(live_prune_spec()))
+    assert [widths[f"video.face{i}"] for i in range(7)] == [4, 8, 8, 16, 16, 32, 32]
+    assert [widths[f"audio.mel{i}"] for i in range(4)] == [16, 32, 64, 64]
+    assert widths["audio.audio"] == 8 and widths["fusion.gate"] == 64
+    rebuilt = EmotionModel(dataclasses.replace(live_prune_spec(), widths=widths))  # explicit keys = defaults
+    assert [tuple(v.shape) for v in rebuilt.state_dict().values()] == \
+        [tuple(v.shape) for v in live_model(live_prune_spec()).state_dict().values()]
+
+
+def test_default_width_checkpoint_still_loads(tmp_path):
+    from sdk.checkpoint import save_checkpoint
+
+    model = live_model(live_prune_spec())
+    save_checkpoint(tmp_path, model)
+    reloaded, payload = load_checkpoint(tmp_path)
+    assert payload["spec"]["widths"] == {"audio.audio": 8, "video.frame": 4}  # no per-block keys written
+    assert max_difference(live_outputs(reloaded.eval()), live_outputs(model)) == 0.0
+
+
+def test_unknown_or_bad_width_keys_are_refused():
+    import dataclasses
+
+    from sdk.spec import SpecError
+
+    spec = live_prune_spec()
+    for widths, message in (({"video.face0": 0}, "positive integer"), ({"video.fac0": 8}, "not a layer width"),
+                            ({"radio.mel0": 8}, "not a layer width"), ({"fusion.gate": 8.0}, "positive integer")):
+        with pytest.raises(SpecError, match=message):
+            dataclasses.replace(spec, widths=widths).validate()
+    dataclasses.replace(spec, widths={"video.face3": 8, "audio.mel2": 16, "fusion.gate": 8}).validate()
+
+
+def test_one_prune_step_prunes_face_mel2d_and_gate_with_round_to():
+    """One PNAO step (eqs. 10-11, --round-to 4) on the tiny live model: the face CNN, the mel2d CNN
+    and its projection and the gate's hidden layer lose nodes, every width is a multiple of 4, the
+    model rebuilt from its spec holds the same network, and the front end is byte-identical."""
+    from compress.prune import current_widths
+
+    model = live_model(live_prune_spec())
+    before_widths = current_widths(model)
+    front = front_end_bytes(model)
+    pruned_in_place = copy.deepcopy(model)
+    graph = build_graph(pruned_in_place)
+    groups = node_groups(pruned_in_place)
+    assert {"video.face0", "video.face6", "audio.mel0", "audio.mel3", "audio.audio", "fusion.gate"} <= {g.name for g in groups}
+    plan = plan_pruning(graph, groups, naor=0.9, round_to=4)
+    for group in groups:
+        prune_nodes(graph, group, plan.pruned[group.name])
+    rebuilt = rebuild(pruned_in_place).eval()
+    widths = rebuilt.spec.widths
+    assert widths == {**live_prune_spec().widths, **current_widths(pruned_in_place)}
+    new_keys = [f"video.face{i}" for i in range(7)] + [f"audio.mel{i}" for i in range(4)] + ["audio.audio", "fusion.gate"]
+    for key in new_keys:
+        assert widths[key] % 4 == 0, key
+    for key in [f"video.face{i}" for i in range(1, 7)] + [f"audio.mel{i}" for i in range(4)] + ["audio.audio", "fusion.gate"]:
+        assert widths[key] < before_widths[key], key
+    assert max_difference(live_outputs(rebuilt), live_outputs(pruned_in_place.eval())) < 1e-5
+    assert front_end_bytes(rebuilt) == front_end_bytes(pruned_in_place) == front
+    assert count_parameters(rebuilt) < count_parameters(model)
+
+
+def test_removing_zeroed_cnn_and_gate_nodes_keeps_the_outputs():
+    """Zeroed pointwise/stem rows (BatchNorm at its initial state maps 0 to 0, ReLU keeps it) and
+    zeroed gate hidden units contribute nothing: pruning exactly them leaves the logits and gate
+    weights as they were, which checks every coupled slice (BatchNorm, depthwise channels, next
+    pointwise columns, the projection's stacked bands, the gate's score columns)."""
+    model = live_model(live_prune_spec())
+    convs = cnn_groups(model)
+    with torch.no_grad():
+        for name, conv in convs.items():
+            if name != "video.face6":  # its zero channels would still meet the temporal conv's bias
+                conv.weight[1::2] = 0  # every other node: the survivors are not one contiguous block
+        model.fusion.gate[0].weight[::2] = 0
+        model.fusion.gate[0].bias[::2] = 0
+    expected = live_outputs(model)
+    front = front_end_bytes(model)
+    graph = build_graph(model)
+    groups = node_groups(model)
+    plan = plan_pruning(graph, groups, naor=0.05, round_to=4)
+    for name, conv in convs.items():
+        zeroed = [i for i in range(conv.out_channels) if name != "video.face6" and i % 2 == 1]
+        halved = conv.out_channels // 2 >= 4
+        assert plan.pruned[name] == (zeroed if halved else []), name
+    assert plan.pruned["fusion.gate"] == list(range(0, 64, 2))
+    assert all(not plan.pruned[g.name] for g in groups if g.name not in convs and g.name != "fusion.gate")
+    for group in groups:
+        prune_nodes(graph, group, plan.pruned[group.name])
+    pruned = rebuild(model).eval()
+    assert pruned.spec.widths["video.face5"] == 16 and pruned.spec.widths["audio.mel3"] == 32
+    assert pruned.spec.widths["fusion.gate"] == 32
+    assert max_difference(live_outputs(pruned), expected) < 1e-5
+    assert front_end_bytes(pruned) == front

@@ -7,6 +7,10 @@ from torch import nn
 from sdk.fusion.base import FusionHead, FusionOutput, masked_softmax, uniform_weights
 
 
+#: Width of the gate's hidden layer (spec width key "fusion.gate" when PNAO has pruned it).
+GATE_HIDDEN = 64
+
+
 class AdaptiveGatedFusion(FusionHead):
     """fused = sum_m w_m e_m with w = masked_softmax(gate([e_1 .. e_M, p]), p).
 
@@ -17,7 +21,8 @@ class AdaptiveGatedFusion(FusionHead):
     of the present modalities.
     """
 
-    def __init__(self, num_modalities, dim, num_classes, dropout=0.0, learned: bool = True, gate_dim: int = 64):
+    def __init__(self, num_modalities, dim, num_classes, dropout=0.0, learned: bool = True,
+                 gate_dim: int = GATE_HIDDEN):
         super().__init__(num_modalities, dim, num_classes, dropout)
         self.learned = learned
         if learned:
