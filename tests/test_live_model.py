@@ -306,3 +306,18 @@ def test_onnx_dynamic_int8_keeps_front_end_and_depthwise_convs_fp32(tmp_path):
     assert depthwise_modules > 0 and len(grouped) >= depthwise_modules
     assert not any(any(a.name == "group" and a.i > 1 for a in n.attribute) for n in graph.node if n.op_type == "ConvInteger")
     assert integer
+
+
+def test_onnx_small_weight_rule_keeps_64x64_and_smaller_fp32():
+    """export.onnx.small_weight_nodes: a MatMul whose weight has <= 4096 values stays fp32, a larger one does not."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from export.onnx import small_weight_nodes
+
+    small = numpy_helper.from_array(np.zeros((64, 64), np.float32), "w_small")
+    large = numpy_helper.from_array(np.zeros((64, 65), np.float32), "w_large")
+    nodes = [helper.make_node("MatMul", ["x", "w_small"], ["h"], name="mm_small"),
+             helper.make_node("MatMul", ["h", "w_large"], ["y"], name="mm_large")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 65])], [small, large])
+    assert small_weight_nodes(helper.make_model(graph)) == ["mm_small"]
