@@ -56,8 +56,12 @@ def onnx_run(tiny_model, tmp_path_factory):
     from export.pipeline import run
 
     out = tmp_path_factory.mktemp("dist")
-    report = run(tiny_model, tiny_splits(tiny_model.spec), ["onnx"], ["fp32", "int8"], out, calibration=8,
-                 progress=False)
+    # Every weight of this 8-wide model is under export.onnx's small-weight threshold (those stay
+    # fp32); lowered to 0 here so the int8 path this module checks quantizes them all.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("export.onnx.SMALL_WEIGHT_VALUES", 0)
+        report = run(tiny_model, tiny_splits(tiny_model.spec), ["onnx"], ["fp32", "int8"], out, calibration=8,
+                     progress=False)
     return out, report
 
 
@@ -313,9 +317,10 @@ def test_executorch_int8_embedding_table_is_embedding_byte(tmp_path):
         np.testing.assert_allclose(got, expected, atol=0.15)
 
 
-def test_onnx_dynamic_int8_keeps_a_weight_shared_by_several_gemms(tmp_path):
+def test_onnx_dynamic_int8_keeps_a_weight_shared_by_several_gemms(tmp_path, monkeypatch):
     """An unrolled recurrence uses one square weight in a Gemm(transB=1) per step; ORT's quantizer
     transposes such a weight in place once per node, so with two uses it would end up untransposed."""
+    monkeypatch.setattr("export.onnx.SMALL_WEIGHT_VALUES", 0)  # quantize the 16x16 weight despite its size
     import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
@@ -345,5 +350,6 @@ def test_onnx_dynamic_int8_keeps_a_weight_shared_by_several_gemms(tmp_path):
     onnx.save(copy, str(tmp_path / "untransposed.onnx"))
     np.testing.assert_allclose(run(tmp_path / "untransposed.onnx"), expected, rtol=1e-5, atol=1e-4)
     _quantize(source, tmp_path / "int8.onnx", ["x"], [], "dynamic")
+    assert any(n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for n in onnx.load(str(tmp_path / "int8.onnx")).graph.node)
     quantized = run(tmp_path / "int8.onnx")
     assert np.abs(quantized - expected).max() < 0.05 * np.abs(expected).max()
