@@ -46,21 +46,13 @@ enum Contract {
         try ModelManifest.decode(data("manifests/\(name)"))
     }
 
-    /// A JSON number, or one of the strings "NaN", "Infinity", "-Infinity".
+    /// A JSON number, or one of the strings "NaN", "Infinity", "-Infinity" (the core's golden-file reader).
     static func double(_ value: Any?) -> Double? {
-        if let number = value as? NSNumber { return number.doubleValue }
-        switch value as? String {
-        case "NaN": return .nan
-        case "Infinity": return .infinity
-        case "-Infinity": return -.infinity
-        default: return nil
-        }
+        GoldenFile.number(value)
     }
 
     static func doubles(_ value: Any?) -> [Double]? {
-        guard let list = value as? [Any] else { return nil }
-        let out = list.compactMap(double)
-        return out.count == list.count ? out : nil
+        GoldenFile.numbers(value)
     }
 
     /// A contract tensor {"shape", "dtype", "data"}.
