@@ -6,6 +6,15 @@
 A node whose output is written by several coupled layers (a GRU unit of every
 modality, the D-wide residual stream) gets the mean over all its rows, so every
 node is on the same per-weight scale and one global threshold applies.
+
+Eq. 11 compares γ across layers, but a layer's mean |weight| scales with its fan-in
+(initialisation and weight decay keep ‖row‖₂ near constant), so on the live model the
+global threshold sorts layers, not nodes: the first face-CNN convs (fan-in 9-288) have
+γ ≈ 0.10-0.22 and every attention projection (fan-in 128) γ ≈ 0.04-0.07, so any k that
+cuts a CNN channel first removes all of attention. `normalizer="mean"` divides each
+group's γ by its mean before the global mask (torch-pruning's MagnitudeImportance
+default, ``normalizer="mean"``), so k then reads "prune a node below k · the most
+important node's share of its own layer". `normalizer="none"` is eq. 11 as written.
 """
 from __future__ import annotations
 
@@ -54,10 +63,24 @@ def naor_mask(importance: dict[str, torch.Tensor], naor: float) -> tuple[float, 
     return threshold, {name: g >= threshold for name, g in importance.items()}
 
 
-def plan_pruning(graph: tp.DependencyGraph, groups: list[NodeGroup], naor: float, round_to: int) -> PrunePlan:
-    """Global mask (eq. 11), then per group: keep at least the masked-in nodes, rounded up
-    to a multiple of `round_to` (and of the head count), as many per head, the most important."""
-    importance = {g.name: node_importance(graph, g) for g in groups}
+NORMALIZERS = ("none", "mean")
+
+
+def normalize(importance: dict[str, torch.Tensor], normalizer: str) -> dict[str, torch.Tensor]:
+    """γ per group as eq. 10 gives it ("none") or divided by the group's mean γ ("mean")."""
+    if normalizer == "none":
+        return importance
+    if normalizer == "mean":
+        return {name: gamma / gamma.mean().clamp_min(1e-12) for name, gamma in importance.items()}
+    raise ValueError(f"unknown importance normalizer {normalizer!r}; choose one of {', '.join(NORMALIZERS)}")
+
+
+def plan_pruning(graph: tp.DependencyGraph, groups: list[NodeGroup], naor: float, round_to: int,
+                 normalizer: str = "none") -> PrunePlan:
+    """Global mask (eq. 11) over γ (normalised per group by `normalizer`), then per group: keep at
+    least the masked-in nodes, rounded up to a multiple of `round_to` (and of the head count), as
+    many per head, the most important."""
+    importance = normalize({g.name: node_importance(graph, g) for g in groups}, normalizer)
     threshold, masks = naor_mask(importance, naor)
     pruned = {}
     for g in groups:

@@ -40,7 +40,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from compress.importance import plan_pruning
+from compress.importance import NORMALIZERS, plan_pruning
 from compress.measure import latency_ms, model_size, weight_histogram
 from compress.plots import plot_rounds, plot_weight_distributions
 from compress.prune import build_graph, check_prunable, current_widths, node_groups, prune_nodes, rebuild
@@ -68,6 +68,7 @@ class PnaoOptions:
     tolerance: float = 0.0  # best round: the smallest model within this of the best validation metric
     max_params: float | None = None  # best round only among those with params <= this fraction of the base
     val_from: str = "train"  # where the validation split is carved from: "train" or "test"
+    normalizer: str = "none"  # γ per group before eq. 11: "none" (as written) or "mean" (compress.importance)
 
     def same_run(self, other: "PnaoOptions") -> bool:
         """Whether a resumed run may continue `other` (the rounds and the selection rule may change)."""
@@ -104,7 +105,7 @@ def prune_round(model: EmotionModel, options: PnaoOptions) -> tuple[EmotionModel
     """Eqs. 10-11 and physical removal; returns the rebuilt, smaller model and what was cut."""
     graph = build_graph(model)
     groups = node_groups(model)
-    plan = plan_pruning(graph, groups, options.naor, options.round_to)
+    plan = plan_pruning(graph, groups, options.naor, options.round_to, options.normalizer)
     for group in groups:
         prune_nodes(graph, group, plan.pruned[group.name])
     return rebuild(model), {"threshold": plan.threshold, "groups": plan.summary()}
@@ -289,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     defaults = PnaoOptions()
     parser.add_argument("--rounds", type=int, default=defaults.rounds, help="PNAO rounds N")
     parser.add_argument("--naor", type=float, default=defaults.naor, help="k of eq. 11: prune γ < k·max γ")
+    parser.add_argument("--normalizer", choices=NORMALIZERS, default=defaults.normalizer,
+                        help="divide each layer's importances by their mean before eq. 11 (mean), or not (none: "
+                             "as written; on the live model it prunes attention before any CNN channel)")
     parser.add_argument("--round-to", type=int, default=defaults.round_to, help="keep widths multiples of this")
     parser.add_argument("--rewind-epochs", type=int, default=defaults.rewind_epochs,
                         help="retrain over the last E epochs of the original LR schedule")
@@ -317,7 +321,7 @@ def _main(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     options = PnaoOptions(args.rounds, args.naor, args.round_to, args.rewind_epochs, args.l1, args.tolerance,
-                          args.max_params)
+                          args.max_params, normalizer=args.normalizer)
     out = Path(args.out)
     progress = not args.quiet
     try:

@@ -97,7 +97,8 @@ class EmotionModel(nn.Module):
 
     def encode(self, inputs: list[torch.Tensor], presence: torch.Tensor) -> list[torch.Tensor]:
         """Encoder outputs after cross-modal attention; absent modalities are exactly 0."""
-        encoded = [self.encoders[name](x) for name, x in zip(self.modality_names, inputs)]
+        encoded = [self.encode_modality(name, x, presence[:, i]) for i, (name, x) in
+                   enumerate(zip(self.modality_names, inputs))]
         if self.use_attention:
             attended = []
             for i, name in enumerate(self.modality_names):
@@ -106,6 +107,21 @@ class EmotionModel(nn.Module):
                 attended.append(self.attention[name](encoded[i], encoded[j], key_present))
             encoded = attended
         return [h * presence[:, i : i + 1].reshape(-1, 1, 1) for i, h in enumerate(encoded)]
+
+    def encode_modality(self, name: str, x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """One encoder's output (B, T', D). In training mode only the rows where the modality is
+        present go through it, so BatchNorm's batch statistics (and their running averages) never
+        mix in the placeholder inputs of absent rows (silence, a blank image, padding), which
+        modality dropout makes up to half of a batch; their rows are 0 (`encode` zeroes them at
+        inference too). Inference runs every row (no data-dependent shapes in the exported graph)."""
+        encoder = self.encoders[name]
+        rows = present > 0
+        if not self.training or bool(rows.all()) or not bool(rows.any()):
+            return encoder(x)
+        h = encoder(x[rows])
+        out = h.new_zeros((x.shape[0], *h.shape[1:]))
+        out[rows] = h
+        return out
 
     def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         *inputs, presence = args

@@ -401,3 +401,55 @@ def test_removing_zeroed_cnn_and_gate_nodes_keeps_the_outputs():
     assert pruned.spec.widths["fusion.gate"] == 32
     assert max_difference(live_outputs(pruned), expected) < 1e-5
     assert front_end_bytes(pruned) == front
+
+
+def test_mean_normalizer_compares_nodes_within_their_own_layer():
+    """A layer whose weights are all small (large fan-in) is not wiped out by a global threshold."""
+    from compress.importance import normalize
+
+    importance = {"small": torch.tensor([0.04, 0.05, 0.06]), "large": torch.tensor([0.10, 0.20, 0.30])}
+    _, raw = naor_mask(normalize(importance, "none"), 0.3)
+    assert raw["small"].tolist() == [False, False, False]  # eq. 11 as written sorts layers
+    _, scaled = naor_mask(normalize(importance, "mean"), 0.6)  # max = 0.3 / 0.2 = 1.5, threshold 0.9
+    assert scaled["small"].tolist() == [False, True, True]
+    assert scaled["large"].tolist() == [False, True, True]
+    with pytest.raises(ValueError, match="unknown importance normalizer 'max'"):
+        normalize(importance, "max")
+
+
+def test_training_mode_encodes_only_present_rows():
+    """BatchNorm statistics must not see the placeholder input of an absent modality."""
+    from sdk.spec import ModalitySpec as M
+
+    spec = ModelSpec(modalities=[M("video", "frames", 1, channels=1, height=48, width=48, encoder="face"),
+                                 M("text", "features", 4, feature_dim=5)],
+                     class_names=["a", "b"], hidden_size=16, ffn_size=16, dropout=0.0).validate()
+    torch.manual_seed(0)
+    model = EmotionModel(spec).train()
+    bn = next(m for m in model.encoders["video"].modules() if isinstance(m, torch.nn.BatchNorm2d))
+    present = torch.rand(8, 1, 1, 48, 48)
+    images = torch.cat([present, torch.full((8, 1, 1, 48, 48), 50.0)])  # absent rows: a far-off placeholder
+    presence = torch.ones(16, 2)
+    presence[8:, 0] = 0
+    model(images, torch.randn(16, 4, 5), presence)
+    with_absent = bn.running_mean.clone()
+    torch.manual_seed(0)
+    model = EmotionModel(spec).train()
+    bn = next(m for m in model.encoders["video"].modules() if isinstance(m, torch.nn.BatchNorm2d))
+    model(present, torch.randn(8, 4, 5), torch.ones(8, 2))
+    assert torch.allclose(bn.running_mean, with_absent, atol=1e-6)
+    model.eval()
+    logits, weights = model(images, torch.randn(16, 4, 5), presence)
+    assert (weights[8:, 0] == 0).all()
+
+
+def test_l1_term_skips_biases_norms_and_embedding_tables():
+    from sdk.training import l1_norm
+
+    model = torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Linear(4, 3), torch.nn.LayerNorm(3))
+    with torch.no_grad():
+        model[0].weight.fill_(5.0)
+        model[1].weight.fill_(-0.5)
+        model[1].bias.fill_(7.0)
+        model[2].weight.fill_(9.0)
+    assert float(l1_norm(model)) == pytest.approx(12 * 0.5)  # the Linear's 3x4 weight only
