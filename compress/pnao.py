@@ -69,6 +69,8 @@ class PnaoOptions:
     max_params: float | None = None  # best round only among those with params <= this fraction of the base
     val_from: str = "train"  # where the validation split is carved from: "train" or "test"
     normalizer: str = "none"  # γ per group before eq. 11: "none" (as written) or "mean" (compress.importance)
+    naor_step: float = 0.0  # round r >= 1 masks at k + (r - 1) * naor_step (`round_naor`)
+    distill: float = 0.0  # retraining also matches round 0's outputs with this weight (sdk.training.distillation_loss)
 
     def same_run(self, other: "PnaoOptions") -> bool:
         """Whether a resumed run may continue `other` (the rounds and the selection rule may change)."""
@@ -77,11 +79,19 @@ class PnaoOptions:
 
 
 def rewind_retrain(model: EmotionModel, data: dict[str, SplitTensors], config: TrainConfig, options: PnaoOptions,
-                   round_index: int, progress: bool) -> dict:
-    """Replay the last `rewind_epochs` epochs of the schedule (the LR is a function of the epoch)."""
-    config = dataclasses.replace(config, l1=options.l1, seed=config.seed + 1000 * round_index)
+                   round_index: int, progress: bool, teacher: EmotionModel | None = None) -> dict:
+    """Replay the last `rewind_epochs` epochs of the schedule (the LR is a function of the epoch).
+
+    With `options.distill > 0` and a teacher (round 0, the unpruned model after the L1 pass), the
+    retraining also matches the teacher's outputs (knowledge distillation, Hinton et al. 2015): a
+    departure from Algorithm 1, whose retraining is LR rewinding alone. On the stage-wise live model
+    the fused stream's few epochs cannot re-teach encoders that were trained on whole datasets;
+    the teacher's soft outputs on every row carry what they knew (RESULTS.md, PNAO on the live model).
+    """
+    config = dataclasses.replace(config, l1=options.l1, seed=config.seed + 1000 * round_index,
+                                 distill=options.distill if teacher is not None else 0.0)
     start = max(0, config.epochs - options.rewind_epochs)
-    return fit(model, data, config, start_epoch=start, end_epoch=config.epochs, progress=progress)
+    return fit(model, data, config, start_epoch=start, end_epoch=config.epochs, progress=progress, teacher=teacher)
 
 
 def evaluate_round(model: EmotionModel, data: dict[str, SplitTensors], round_index: int) -> tuple[dict, dict]:
@@ -101,14 +111,25 @@ def evaluate_round(model: EmotionModel, data: dict[str, SplitTensors], round_ind
     return record, details
 
 
-def prune_round(model: EmotionModel, options: PnaoOptions) -> tuple[EmotionModel, dict]:
+def round_naor(options: PnaoOptions, round_index: int) -> float:
+    """k of eq. 11 in round `round_index` (>= 1): `naor`, raised by `naor_step` every later round.
+
+    With `normalizer="mean"` a fixed k prunes once and then stops: after the least important
+    nodes of a layer are gone, its mean γ rises and every survivor sits above k · max again
+    (measured on the live model: rounds 2-4 at k = 0.52 removed nothing). A rising k keeps
+    each round pruning."""
+    return options.naor + (round_index - 1) * options.naor_step
+
+
+def prune_round(model: EmotionModel, options: PnaoOptions, round_index: int = 1) -> tuple[EmotionModel, dict]:
     """Eqs. 10-11 and physical removal; returns the rebuilt, smaller model and what was cut."""
     graph = build_graph(model)
     groups = node_groups(model)
-    plan = plan_pruning(graph, groups, options.naor, options.round_to, options.normalizer)
+    naor = round_naor(options, round_index)
+    plan = plan_pruning(graph, groups, naor, options.round_to, options.normalizer)
     for group in groups:
         prune_nodes(graph, group, plan.pruned[group.name])
-    return rebuild(model), {"threshold": plan.threshold, "groups": plan.summary()}
+    return rebuild(model), {"naor": naor, "threshold": plan.threshold, "groups": plan.summary()}
 
 
 def select_best(records: list[dict], tolerance: float, max_params: float | None = None,
@@ -191,6 +212,7 @@ def run_pnao(
         print(f"--resume: no finished round in {out}/rounds, starting from round 0", file=sys.stderr)
     state["options"] = dataclasses.asdict(options)
     done = len(state["records"])
+    teacher = None  # round 0, loaded from its checkpoint when the first pruned round needs it (--distill)
     main = distributed.is_main()  # under torchrun: every rank prunes and retrains, rank 0 evaluates and writes
     bar = tqdm(range(done, options.rounds + 1), desc="PNAO", unit="round", disable=not (progress and main),
                initial=done, total=options.rounds + 1)
@@ -200,8 +222,12 @@ def run_pnao(
             if config.l1 <= 0:  # Θ^0 must come from sparse training (Algorithm 1 step 1)
                 rewind_retrain(model, data, config, options, 0, progress)
         else:
-            model, pruned = prune_round(model, options)
-            rewind_retrain(model, data, config, options, round_index, progress)
+            if options.distill > 0 and teacher is None:
+                distributed.barrier()  # rank 0 wrote round 0
+                teacher, _ = load_checkpoint(round_path(out, 0))
+                teacher.eval()
+            model, pruned = prune_round(model, options, round_index)
+            rewind_retrain(model, data, config, options, round_index, progress, teacher)
         if not main:
             continue
         record, details = evaluate_round(model, data, round_index)
@@ -276,7 +302,7 @@ def load_base(args: argparse.Namespace, out: Path, options: PnaoOptions, progres
     model, payload = load_checkpoint(checkpoint)
     check_prunable(model)
     val_from = args.val_from or ("test" if model.spec.dataset in VAL_FROM_TEST else "train")
-    return model, payload, checkpoint_data(model, payload, args.data, val_source=val_from), val_from
+    return model, payload, checkpoint_data(model, payload, args.data, val_source=val_from, for_training=True), val_from
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,6 +319,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--normalizer", choices=NORMALIZERS, default=defaults.normalizer,
                         help="divide each layer's importances by their mean before eq. 11 (mean), or not (none: "
                              "as written; on the live model it prunes attention before any CNN channel)")
+    parser.add_argument("--naor-step", type=float, default=defaults.naor_step,
+                        help="raise k by this every round after the first (with --normalizer mean a fixed k "
+                             "prunes only once)")
+    parser.add_argument("--distill", type=float, default=defaults.distill,
+                        help="retrain pruned rounds also on round 0's outputs with this weight in [0, 1) "
+                             "(knowledge distillation; 0 = Algorithm 1's LR rewinding alone)")
     parser.add_argument("--round-to", type=int, default=defaults.round_to, help="keep widths multiples of this")
     parser.add_argument("--rewind-epochs", type=int, default=defaults.rewind_epochs,
                         help="retrain over the last E epochs of the original LR schedule")
@@ -316,12 +348,16 @@ def main(argv: list[str] | None = None) -> int:
 def _main(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
+    if not 0 <= args.distill < 1:
+        print(f"error: --distill is the weight of the distillation term in [0, 1), not {args.distill}", file=sys.stderr)
+        return 2
     if args.max_params is not None and not 0 < args.max_params <= 1:
         print(f"error: --max-params is a fraction of the base's parameters in (0, 1], not {args.max_params}",
               file=sys.stderr)
         return 2
     options = PnaoOptions(args.rounds, args.naor, args.round_to, args.rewind_epochs, args.l1, args.tolerance,
-                          args.max_params, normalizer=args.normalizer)
+                          args.max_params, normalizer=args.normalizer, naor_step=args.naor_step,
+                          distill=args.distill)
     out = Path(args.out)
     progress = not args.quiet
     try:

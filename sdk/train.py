@@ -95,7 +95,7 @@ def select_modalities(dataset: MultimodalDataset, names: list[str]) -> Multimoda
     return reduced.subset(reduced.presence.sum(axis=1) > 0)
 
 
-def checkpoint_data(model, payload: dict, data_path=None, val_source: str = "train") -> dict:
+def checkpoint_data(model, payload: dict, data_path=None, val_source: str = "train", for_training: bool = False) -> dict:
     """The data a checkpoint was trained on, as train / val / test tensors.
 
     Reloads the checkpoint's dataset with the loader options it was trained with,
@@ -103,12 +103,20 @@ def checkpoint_data(model, payload: dict, data_path=None, val_source: str = "tra
     normalizes with the spec's statistics. Used by evaluate, PNAO and export.
     `val_source="test"` carves validation from half of the test groups instead
     (see MultimodalDataset.with_validation).
+
+    A live checkpoint gives bounded materialised splits (256 training rows: enough to
+    calibrate int8, far too few to train on); `for_training=True` gives its training
+    stream instead (rows re-paired every epoch, as `sdk.train --dataset live` trains),
+    for PNAO's retraining.
     """
     spec = model.spec
-    if spec.dataset == "live":  # index-based pairing (sdk.data.live): bounded materialised splits
+    if spec.dataset == "live":  # index-based pairing (sdk.data.live)
         from sdk.data.live import checkpoint_live_data
 
-        return checkpoint_live_data(model, payload, data_path).materialized()
+        live = checkpoint_live_data(model, payload, data_path)
+        if for_training:
+            return dict(live.splits)
+        return live.materialized()
     loader, data_path = data_source(spec, payload, data_path)
     dataset = load_dataset(loader, data_path, **dict(payload.get("data_options", {})))
     if dataset.modality_names != spec.modality_names:

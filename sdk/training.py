@@ -48,6 +48,11 @@ class TrainConfig:
     feature_noise: float = 0.0  # std of Gaussian noise added to feature steps (normalized units)
     target_dropout: float = 0.0  # chance to blank the last step (the target utterance) of a sample
     l1: float = 0.0  # sparse training: + l1 * sum |theta| (PNAO, "Improving Multi-modal Emotion Recognition Using Entropy-based Fusion and Pruning-based Network Architecture Optimization" eq. 8)
+    #: knowledge distillation (Hinton et al. 2015, "Distilling the Knowledge in a Neural Network"):
+    #: with a teacher given to `fit`, loss = (1 - distill) * task + distill * T^2 * KL(teacher_T || student_T)
+    #: at temperature T = distill_temperature (PNAO's retraining, compress.pnao --distill)
+    distill: float = 0.0
+    distill_temperature: float = 2.0
     seed: int = 0
 
     def lr_at(self, epoch: int) -> float:
@@ -129,6 +134,14 @@ def l1_norm(model: torch.nn.Module) -> torch.Tensor:
     return sum(p.abs().sum() for p in model.parameters() if p.dim() > 1 and id(p) not in tables)
 
 
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2 * KL(softmax(teacher / T) || softmax(student / T)), batch mean (Hinton et al. 2015, eq. 2's
+    gradient scale kept by the T^2 factor)."""
+    t = float(temperature)
+    return torch.nn.functional.kl_div(torch.log_softmax(student / t, dim=-1), torch.log_softmax(teacher / t, dim=-1),
+                                      reduction="batchmean", log_target=True) * t * t
+
+
 def fit(
     model: EmotionModel,
     data: dict[str, SplitTensors],
@@ -138,8 +151,12 @@ def fit(
     early_stopping: bool = True,
     progress: bool = True,
     on_epoch: Callable[[int, dict], None] | None = None,
+    teacher: torch.nn.Module | None = None,
 ) -> dict:
     """Train epochs [start_epoch, end_epoch) and keep the weights of the best validation epoch.
+
+    With a `teacher` and `config.distill > 0`, the loss mixes in the distillation term
+    (`distillation_loss`) on the same batch, modalities hidden as for the student.
 
     With `config.keep == "last"` there is no early stopping and the final weights are
     kept (for data whose validation split cannot be trusted, e.g. MOSI: see RESULTS.md).
@@ -189,6 +206,11 @@ def fit(
                 inputs, presence, labels, weight = _shard(inputs, presence, labels)
             logits, _ = net(*inputs, presence)
             loss = loss_fn(logits, labels)
+            if teacher is not None and config.distill > 0:
+                with torch.no_grad():
+                    target, _ = teacher(*inputs, presence)
+                loss = (1 - config.distill) * loss + config.distill * distillation_loss(
+                    logits, target, config.distill_temperature)
             if net is not model:
                 loss = loss * weight
             if config.l1 > 0:

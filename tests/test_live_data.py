@@ -373,3 +373,22 @@ def test_live_recipe_trains_and_meets_the_protocol_floor(tmp_path):
     best_single = max(uni["ravdess_speech"]["accuracy"], uni["fer2013"]["accuracy"], uni["goemotions"]["accuracy"])
     assert table["audio+text+video"]["accuracy"] >= best_single
     assert metrics["train_seconds"] <= 45 * 60
+
+
+def test_checkpoint_data_for_training_is_the_stream_not_the_calibration_sample(live, tmp_path, monkeypatch):
+    """PNAO retrains a live checkpoint on its re-paired stream; export calibrates on 256 fixed rows."""
+    import sdk.data.live as live_module
+    from sdk.checkpoint import load_checkpoint
+    from sdk.data.live import TrainStream, train_live
+    from sdk.train import checkpoint_data
+    from sdk.training import TrainConfig
+
+    train_live(live, tmp_path / "run", TrainConfig(epochs=1, batch_size=32), progress=False, hidden_size=16,
+               ffn_size=16)
+    model, payload = load_checkpoint(tmp_path / "run")
+    monkeypatch.setattr(live_module, "load_sources", lambda *a, **k: live.sources)
+    stream = checkpoint_data(model, payload, for_training=True)
+    assert isinstance(stream["train"], TrainStream) and len(stream["train"]) == live.options["rows_per_epoch"]
+    assert set(stream) == {"train", "val", "test"}
+    sample = checkpoint_data(model, payload)
+    assert not isinstance(sample["train"], TrainStream)  # fixed, materialised rows (at most 256)

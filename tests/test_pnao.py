@@ -453,3 +453,42 @@ def test_l1_term_skips_biases_norms_and_embedding_tables():
         model[1].bias.fill_(7.0)
         model[2].weight.fill_(9.0)
     assert float(l1_norm(model)) == pytest.approx(12 * 0.5)  # the Linear's 3x4 weight only
+
+
+def test_distillation_loss_is_zero_only_when_the_student_matches_the_teacher():
+    from sdk.training import distillation_loss
+
+    teacher = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]])
+    assert float(distillation_loss(teacher.clone(), teacher, 2.0)) == pytest.approx(0.0, abs=1e-7)
+    assert float(distillation_loss(teacher.flip(-1), teacher, 2.0)) > 0.1
+    assert float(distillation_loss(teacher + 3.0, teacher, 2.0)) == pytest.approx(0.0, abs=1e-6)  # logits' shift
+
+
+def test_distilled_rounds_learn_from_round_0(tmp_path, monkeypatch):
+    """With --distill, every pruned round's retraining gets round 0 as its teacher, and the option is stored."""
+    import compress.pnao as pnao
+
+    seen = []
+    real_fit = pnao.fit
+
+    def spy(model, data, config, **kwargs):
+        seen.append((kwargs.get("teacher") is not None, config.distill))
+        return real_fit(model, data, config, **kwargs)
+
+    monkeypatch.setattr(pnao, "fit", spy)
+    spec = tiny_spec()
+    torch.manual_seed(0)
+    config = TrainConfig(epochs=4, batch_size=16, l1=1e-3, keep="last", modality_dropout=0.2, noise=0.0)
+    options = PnaoOptions(rounds=2, naor=0.3, rewind_epochs=2, l1=1e-3, distill=0.5)
+    run_pnao(EmotionModel(spec), tiny_data(spec), config, tmp_path / "kd", options, progress=False)
+    assert seen == [(True, 0.5), (True, 0.5)]  # rounds 1 and 2 (round 0 was trained with L1 already)
+    details = json.loads((tmp_path / "kd" / "pnao_details.json").read_text())
+    assert details["options"]["distill"] == 0.5
+
+
+def test_naor_rises_by_its_step_after_the_first_pruned_round():
+    from compress.pnao import round_naor
+
+    options = PnaoOptions(naor=0.52, naor_step=0.01)
+    assert [round(round_naor(options, r), 4) for r in (1, 2, 3)] == [0.52, 0.53, 0.54]
+    assert round_naor(PnaoOptions(naor=0.05), 4) == 0.05  # the default: eq. 11's fixed k
