@@ -183,14 +183,16 @@ def host_records(app: list[dict], cold_ms: float | None, trace: dict | None, sta
     """The app's records, plus what only the host knows: cold start, Perfetto rails, the chosen energy."""
     base = {k: v for k, v in app[0].items() if k not in ("metric", "value", "unit", "samples")}
     delegation = (manifest.get("notes") or {}).get("delegation") or {}
-    base.setdefault("delegated_fraction", delegation.get("delegated_fraction"))
+    if base.get("delegated_fraction") is None:  # an app that records null (ONNX, LiteRT) or nothing (older apps)
+        base["delegated_fraction"] = delegation.get("delegated_fraction")
     base["host"] = {"plugged": state["plugged"], "wakefulness": state["wakefulness"], "sdk_int": state["sdk_int"]}
     by_metric = {r["metric"]: r for r in app}
     out = []
     for record in app:
         if record["metric"] != "energy_mj_per_inference":
             record = dict(record, host=base["host"])
-            record.setdefault("delegated_fraction", base["delegated_fraction"])
+            if record.get("delegated_fraction") is None:
+                record["delegated_fraction"] = base["delegated_fraction"]
             out.append(record)
     out.append({"metric": "cold_start_ms", "value": cold_ms, "unit": "ms (am start -W -S TotalTime)", **base})
     trace_notes = [trace["error"]] if trace and "error" in trace else []
@@ -219,7 +221,11 @@ def host_records(app: list[dict], cold_ms: float | None, trace: dict | None, sta
 
 def bench(models: list[Path], serial: str | None = None, duration_s: float = 30, block_s: float = 5,
           warmup: int = 20, modalities: str | None = None, threads: int = 1, energy: str = "auto",
-          repeat: int = 1, timeout: float | None = None, work: Path | None = None) -> list[dict]:
+          repeat: int = 1, timeout: float | None = None, work: Path | None = None,
+          accelerator: str | None = None) -> list[dict]:
+    """Run BenchmarkActivity once per model and repeat; `accelerator` (cpu, gpu, npu; default: what the
+    artifact is built for) is passed to the app, which picks the delegate or execution provider from it
+    and the manifest (core AcceleratorPlan) and records what ran."""
     models = [Path(m) for m in models]
     manifests = []
     for model in models:
@@ -263,6 +269,8 @@ def bench(models: list[Path], serial: str | None = None, duration_s: float = 30,
                       str(threads), "--ez", "energy", str(wanted).lower()]
             if modalities:
                 extras += ["--es", "modalities", modalities]
+            if accelerator:
+                extras += ["--es", "accelerator", accelerator]
             try:
                 started = adb(["shell", "am", "start", "-W", "-S", "-n", ACTIVITY, *extras], serial)
                 if "Error" in started:
@@ -299,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--repeat", type=int, default=1, help="fresh-process runs per model (default 1)")
     b.add_argument("--modalities", help="comma-separated modalities present (default: all)")
     b.add_argument("--threads", type=int, default=1)
+    b.add_argument("--accelerator", choices=("cpu", "gpu", "npu"),
+                   help="what the app asks its runtime for (android_demo/README.md); default: the artifact's own")
     b.add_argument("--energy", choices=("auto", "none"), default="auto",
                    help="auto: best source (rails in the app, rails in Perfetto, battery gauge if unplugged)")
     b.add_argument("--out", type=Path, default=Path("runs/device"), help="directory for result.json/.md/.png")
@@ -316,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.warmup < 0 or args.threads < 1 or args.repeat < 1:
                 parser.error("--threads and --repeat must be >= 1, --warmup >= 0")
             records = bench(args.model, args.serial, args.duration, args.block, args.warmup, args.modalities,
-                            args.threads, args.energy, args.repeat, work=args.out / "traces")
+                            args.threads, args.energy, args.repeat, work=args.out / "traces",
+                            accelerator=args.accelerator)
             out = args.out / "result.json"
             write_json(out, records)
         elif args.command == "convert-xctest":

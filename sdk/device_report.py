@@ -3,8 +3,9 @@
 A result is a JSON list of metric records (ExecuTorch minibench's shape). Every record has
 "metric", "value", "unit" and the run's identity: "schema" (SCHEMA), "platform" (android|ios),
 "model", "runtime", "delegate" (the delegate/execution provider that actually ran, as the runtime
-reported it), "delegated_fraction" (share of graph nodes inside delegate partitions, from the
-export's manifest), "precision", "modalities", "threads", "duration_s", "block_s", "screen",
+reported it), "accelerator" (what the run asked for: cpu, gpu, npu on Android; the Core ML compute
+units on iOS), "delegated_fraction" (share of graph nodes inside delegate partitions, from the
+export's manifest; null where the runtime partitions at load time and says nothing), "precision", "modalities", "threads", "duration_s", "block_s", "screen",
 "flags", "device".
 
 Metrics: cold_start_ms (am start -W -S TotalTime), load_ms, first_inference_ms, p50_ms, p90_ms,
@@ -265,7 +266,8 @@ def convert_xctest(log: str, name: str = "log") -> list[dict]:
             continue
         device = obj.get("device", {})
         base = {"schema": SCHEMA, "platform": "ios", "model": obj.get("artifact"), "runtime": obj.get("format"),
-                "delegate": obj.get("backend"), "delegated_fraction": None, "precision": obj.get("precision"),
+                "delegate": obj.get("delegate") or obj.get("backend"), "accelerator": obj.get("compute_units"),
+                "delegated_fraction": obj.get("delegated_fraction"), "precision": obj.get("precision"),
                 "modalities": [], "warmup": obj.get("warmup_runs"), "screen": None,
                 "flags": ["energy: not readable by an iPhone app (use Xcode's Energy gauge or an external monitor)"],
                 "device": {"model": device.get("model"), "system": f"{device.get('system_name', '')} "

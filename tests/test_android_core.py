@@ -100,8 +100,10 @@ def test_the_executorch_layer_compiled_against_the_real_api(build):
                  "org/pytorch/executorch/Module.getMethodMetadata", "org/pytorch/executorch/MethodMetadata.getBackends",
                  "org/pytorch/executorch/Tensor.fromBlob", "org/pytorch/executorch/EValue.from",
                  "org/pytorch/executorch/Module.loadMethod", "ai/emoedge/core/ExecuTorchStatus.check",
-                 "ai/emoedge/core/PackedInputs.typedFor"):
+                 "ai/emoedge/core/PackedInputs.typedFor", "ai/emoedge/core/AcceleratorPlan.decide"):
         assert call in listing, call
+    # The plan (which .pte runs where: XNNPACK, Vulkan; QNN and Core ML refused) is decided before loading.
+    assert listing.index("ai/emoedge/core/AcceleratorPlan.decide") < listing.index("org/pytorch/executorch/Module.load")
     # loadMethod's status is checked after the call (a failed load is reported at open time, issue 16).
     assert listing.index("org/pytorch/executorch/Module.loadMethod") < listing.index("ai/emoedge/core/ExecuTorchStatus.check")
     source = EXECUTORCH_LAYER.read_text()
@@ -162,8 +164,13 @@ def test_the_app_wires_the_fixed_core_paths():
         assert call in main, call
     # A failed load is shown instead of crashing at the first prediction.
     assert "Runtimes.open(file, m)" in main and "catch (e: Exception)" in main
-    # LiteRT and ONNX feed the manifest's dtypes (int32 token ids for LiteRT).
-    assert runtimes.count("typedFor(manifest)") == 2 and "IntBuffer.wrap(t.ints)" in runtimes
+    # LiteRT and ONNX feed the manifest's dtypes (int32 token ids for LiteRT; the Interpreter and CompiledModel paths).
+    assert runtimes.count("typedFor(manifest)") == 3 and "IntBuffer.wrap(t.ints)" in runtimes
+    # Issue 18: the accelerator choice goes through the tested AcceleratorPlan to each runtime's public API.
+    for call in ("AcceleratorPlan.decide(manifest, accelerator)", "CompiledModel.create(", "LiteRtAccelerator.GPU",
+                 "LiteRtAccelerator.NPU", "addNnapi(EnumSet.of(NNAPIFlags.CPU_DISABLED))",
+                 'addQnn(mapOf("backend_type" to "htp"))', "plan.accelerator)"):
+        assert call in runtimes, call
 
 
 def test_the_benchmark_activity_drives_the_tested_protocol():
@@ -173,7 +180,9 @@ def test_the_benchmark_activity_drives_the_tested_protocol():
     source = (DEMO / "app" / "src" / "main" / "java" / "ai" / "emoedge" / "demo" / "BenchmarkActivity.kt").read_text()
     for call in ("BlockSchedule(", "BenchmarkReport.records(", "getPowerMonitorReadings(", "POWER_MONITOR_TYPE_MEASUREMENT",
                  "getThermalHeadroom(", "currentThermalStatus", "Debug.getPss()", "FLAG_KEEP_SCREEN_ON",
-                 "manifest.checkArtifact(file)", "artifactChecked = true", "delegate = it.delegate"):
+                 "manifest.checkArtifact(file)", "artifactChecked = true", "delegate = it.delegate",
+                 'getStringExtra("accelerator")', "accelerator = accelerator", "accelerator = it.accelerator",
+                 "delegatedFraction = it.delegatedFraction"):
         assert call in source, call
     assert source.index("manifest.checkArtifact(file)") < source.index("val loadStart")
     assert "allow_charging" not in source and "is charging" not in source

@@ -291,6 +291,30 @@ def test_unplugged_over_wireless_adb_falls_back_to_the_battery_gauge(phone, tmp_
     assert "mA" in device_report.format_markdown(device_report.summarize(records))
 
 
+def test_the_accelerator_reaches_the_app_and_results_record_what_ran(phone, tmp_path):
+    """`--accelerator gpu` becomes `--es accelerator gpu` on `am start` (issue 18). The app's accelerator,
+    delegate and share of the graph stay in every record; an app record with a null share (LiteRT's GPU
+    partitions on the phone) is filled from the manifest's notes.delegation only where export wrote one."""
+    (phone / "app_result.json").write_text(json.dumps(
+        [dict(r, accelerator="gpu", delegated_fraction=None) for r in app_result(delegate="VulkanBackend")]))
+    records = device.bench([artifact(tmp_path, "model_fp32_vulkan.pte", fraction=0.9989)], duration_s=20,
+                           block_s=5, energy="none", work=tmp_path / "w", accelerator="gpu")
+    assert "--es accelerator gpu" in (phone / "calls").read_text()
+    assert {r["accelerator"] for r in records} == {"gpu"}
+    assert {r["delegated_fraction"] for r in records} == {0.9989}
+    assert "| VulkanBackend (100 %) |" in device_report.format_markdown(device_report.summarize(records))
+    (phone / "app_result.json").write_text(json.dumps(
+        [dict(r, accelerator="npu", delegated_fraction=None) for r in app_result(model="model_fp32.tflite",
+                                                                                 runtime="litert",
+                                                                                 delegate="litert-npu")]))
+    model = tmp_path / "model_fp32.tflite"
+    model.write_bytes(b"tflite")
+    (tmp_path / "model_fp32.tflite.json").write_text(json.dumps({"notes": {}}))
+    records = device.bench([model], duration_s=20, block_s=5, energy="none", work=tmp_path / "w2", accelerator="npu")
+    assert {r["delegated_fraction"] for r in records} == {None}
+    assert "| litert-npu |" in device_report.format_markdown(device_report.summarize(records))
+
+
 # ------------------------------------------------------------------ one test per error message
 def test_missing_adb_is_a_clear_error(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))

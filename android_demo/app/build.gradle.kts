@@ -55,6 +55,7 @@ dependencies {
     // Runtimes: ExecuTorch by default, LiteRT and ONNX Runtime switchable on screen / by --es runtime.
     implementation("org.pytorch:executorch-android:$executorchVersion")
     implementation("com.google.ai.edge.litert:litert:$litertVersion")
+    implementation("com.google.ai.edge.litert:litert-gpu:$litertVersion") // CompiledModel's GPU accelerator
     implementation("com.microsoft.onnxruntime:onnxruntime-android:$onnxruntimeVersion")
     // executorch-android's native code needs these at runtime
     implementation("com.facebook.soloader:soloader:0.10.5")

@@ -1,5 +1,6 @@
 package ai.emoedge.demo
 
+import ai.emoedge.core.Accelerator
 import ai.emoedge.core.BatterySample
 import ai.emoedge.core.BenchmarkReport
 import ai.emoedge.core.BenchmarkRun
@@ -39,7 +40,13 @@ import java.util.concurrent.atomic.AtomicBoolean
  *
  *   adb shell am start -W -S -n ai.emoedge.demo/.BenchmarkActivity \
  *     --es model /data/local/tmp/emoedge/model_fp32.pte --ei duration_s 30 --ei block_s 5 \
- *     --ei warmup 20 --ei threads 1 [--es modalities audio,video,text] [--ez energy true]
+ *     --ei warmup 20 --ei threads 1 [--es modalities audio,video,text] [--ez energy true] \
+ *     [--es accelerator cpu|gpu|npu]
+ *
+ * The accelerator (default: what the artifact is built for) goes to core AcceleratorPlan, which picks the
+ * runtime's delegate or execution provider (XNNPACK or Vulkan .pte, LiteRT CPU/GPU/NPU, ONNX Runtime
+ * CPU/NNAPI/QNN) or refuses with the reason; the result records the accelerator, the delegate that ran and
+ * the share of the graph it took.
  *
  * Protocol: the screen is kept on (FLAG_KEEP_SCREEN_ON) and its state recorded; the artifact's sha256 is
  * checked first and not timed; load (timed), first inference (timed), warm-up, then duration_s of
@@ -144,6 +151,7 @@ class BenchmarkActivity : Activity() {
         val warmup = intent.getIntExtra("warmup", 20)
         val threads = intent.getIntExtra("threads", 1)
         val energyWanted = intent.getBooleanExtra("energy", true)
+        val accelerator = intent.getStringExtra("accelerator")?.let { Accelerator.of(it) }
         require(durationS >= 1 && blockS in 1..durationS) { "need 1 <= block_s <= duration_s, got $blockS and $durationS" }
         val power = getSystemService(POWER_SERVICE) as PowerManager
         val health = if (Build.VERSION.SDK_INT >= 35) getSystemService(SystemHealthManager::class.java) else null
@@ -167,7 +175,7 @@ class BenchmarkActivity : Activity() {
 
         val pssBefore = Debug.getPss()
         val loadStart = SystemClock.elapsedRealtimeNanos()
-        val runner = Runtimes.open(file, manifest, threads, artifactChecked = true)
+        val runner = Runtimes.open(file, manifest, threads, artifactChecked = true, accelerator = accelerator)
         val loadMs = (SystemClock.elapsedRealtimeNanos() - loadStart) / 1e6
         runner.use {
             val firstStart = SystemClock.elapsedRealtimeNanos()
@@ -217,6 +225,8 @@ class BenchmarkActivity : Activity() {
                 model = file.name,
                 runtime = it.runtime,
                 delegate = it.delegate,
+                accelerator = it.accelerator,
+                delegatedFraction = it.delegatedFraction,
                 precision = manifest.precision,
                 modalities = modalities,
                 threads = threads,

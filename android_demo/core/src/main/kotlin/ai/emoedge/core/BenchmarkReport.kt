@@ -12,8 +12,10 @@ class ThermalSample(
 
 /**
  * Everything one benchmark run measured (BenchmarkActivity fills it; times in boot-time ms).
- * [delegate] is what the runtime says executed (ExecuTorch: the method's backends), [powerMonitor]
- * the cumulative µWs per rail from SystemHealthManager (API 35+; empty when absent).
+ * [delegate] is what the runtime says executed (ExecuTorch: the method's backends), [accelerator] the
+ * choice the run asked for (cpu, gpu, npu), [delegatedFraction] the share of the graph's nodes the
+ * delegate took (the export's `notes.delegation`; null when unknown), [powerMonitor] the cumulative µWs
+ * per rail from SystemHealthManager (API 35+; empty when absent).
  */
 class BenchmarkRun(
     val model: String,
@@ -38,6 +40,8 @@ class BenchmarkRun(
     val energyWanted: Boolean,
     val screen: Map<String, Any?>,
     val device: Map<String, Any?>,
+    val accelerator: String = Accelerator.CPU.json,
+    val delegatedFraction: Double? = null,
 )
 
 /**
@@ -69,6 +73,8 @@ object BenchmarkReport {
                 "model" to run.model,
                 "runtime" to run.runtime,
                 "delegate" to run.delegate,
+                "accelerator" to run.accelerator,
+                "delegated_fraction" to run.delegatedFraction,
                 "precision" to run.precision,
                 "modalities" to run.modalities,
                 "threads" to run.threads,

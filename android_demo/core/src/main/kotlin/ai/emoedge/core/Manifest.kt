@@ -95,6 +95,8 @@ class Manifest(
     val runtimeInputNames: List<String> = emptyList(),
     /** The dtype of each input in [inputNames] order ("float32", "int64"; "int32" for LiteRT token ids). */
     val inputDtypes: List<String> = inputNames.map { "float32" },
+    /** The export's partitioning note (`notes.delegation`: backends, delegated fraction); null when absent. */
+    val delegation: Delegation? = null,
 ) {
     val modalityNames: List<String> get() = modalities.map { it.name }
 
@@ -165,6 +167,7 @@ class Manifest(
                     ((root["runtime_tensor_names"] as? Map<*, *>)?.get("inputs") as? List<*>)?.map { it.str("runtime input") }
                         ?: emptyList(),
                 inputDtypes = dtypes,
+                delegation = Delegation.fromNotes(root["notes"]),
             )
         }
 

@@ -20,5 +20,13 @@ interface ModelRunner : Closeable {
     val delegate: String
         get() = runtime
 
+    /** The accelerator the run asked for ([Accelerator.json]: cpu, gpu, npu). */
+    val accelerator: String
+        get() = Accelerator.CPU.json
+
+    /** Share of the graph's nodes [delegate] took (export's `notes.delegation`); null when not known. */
+    val delegatedFraction: Double?
+        get() = null
+
     fun run(inputs: PackedInputs): ModelOutputs
 }

@@ -1,5 +1,7 @@
 package ai.emoedge.demo.runtime
 
+import ai.emoedge.core.Accelerator
+import ai.emoedge.core.AcceleratorPlan
 import ai.emoedge.core.ExecuTorchStatus
 import ai.emoedge.core.Manifest
 import ai.emoedge.core.ModelLoadException
@@ -21,27 +23,38 @@ import java.io.File
  * ExecuTorch error here, at open time, not a crash at the first prediction). [artifactChecked] skips
  * the sha256 check when the caller already ran it (the benchmark times loading without hashing).
  * [delegate] is the backends `forward` was lowered to (MethodMetadata.getBackends), "portable" when none.
+ *
+ * Which `.pte` runs where is core [AcceleratorPlan]'s decision (JUnit-tested): `executorch` (XNNPACK, cpu) and
+ * `executorch-vulkan` (Vulkan, gpu) manifests are accepted; a QNN or Core ML `.pte`, or a cpu/gpu/npu choice
+ * the file was not lowered for, is refused before loading with the reason and the fix. [delegatedFraction]
+ * is the export's share of the graph for the backend that actually loaded (null if that is not the planned one).
  */
 class ExecuTorchRunner(
     artifact: File,
     private val manifest: Manifest,
     threads: Int = 1,
     artifactChecked: Boolean = false,
+    requested: Accelerator? = null,
 ) : ModelRunner {
     override val runtime: String = "executorch"
     override val delegate: String
+    override val accelerator: String
+    override val delegatedFraction: Double?
 
     private val module: Module
 
     init {
-        require(manifest.format == "executorch") { "${artifact.name}: manifest format ${manifest.format}, expected executorch" }
+        val plan = AcceleratorPlan.decide(manifest, requested)
+        require(plan.runtime == "executorch") { "${artifact.name}: manifest format ${manifest.format} is not an ExecuTorch .pte" }
+        accelerator = plan.accelerator.json
+        val backendHint = if (plan.delegate == "XnnpackBackend") "" else " (${plan.note})"
         if (!artifactChecked) manifest.checkArtifact(artifact)
         module =
             try {
                 Module.load(artifact.absolutePath, Module.LOAD_MODE_MMAP, threads)
             } catch (e: RuntimeException) {
                 throw ModelLoadException(
-                    "${artifact.name}: ExecuTorch could not open it (${e.message}); ${ExecuTorchStatus.advice(0x23)}",
+                    "${artifact.name}: ExecuTorch could not open it (${e.message})$backendHint; ${ExecuTorchStatus.advice(0x23)}",
                     e,
                 )
             }
@@ -52,7 +65,7 @@ class ExecuTorchRunner(
             } catch (e: RuntimeException) {
                 module.destroy()
                 throw ModelLoadException(
-                    "${artifact.name}: loading method 'forward' failed (${e.message}); ${ExecuTorchStatus.advice(0x23)}",
+                    "${artifact.name}: loading method 'forward' failed (${e.message})$backendHint; ${ExecuTorchStatus.advice(0x23)}",
                     e,
                 )
             }
@@ -60,7 +73,7 @@ class ExecuTorchRunner(
             ExecuTorchStatus.check(status, "forward", artifact.name)
         } catch (e: ModelLoadException) {
             module.destroy()
-            throw e
+            throw if (backendHint.isEmpty()) e else ModelLoadException("${e.message}$backendHint", e)
         }
         delegate =
             try {
@@ -72,6 +85,7 @@ class ExecuTorchRunner(
             } catch (e: RuntimeException) {
                 "unknown (${e.message})"
             }
+        delegatedFraction = if (plan.delegate in delegate.split("+")) plan.expectedFraction else null
     }
 
     override fun run(inputs: PackedInputs): ModelOutputs {
