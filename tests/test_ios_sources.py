@@ -266,8 +266,9 @@ def _returned_dict_keys(path: Path, function: str) -> set[str]:
     raise AssertionError(f"{path.name}: {function} returns no dict literal")
 
 
-#: Python writes them; neither mobile core reads them (ModelManifest.CodingKeys says why).
-UNREAD_TOP_LEVEL = {"modalities", "preprocessing", "tools", "notes"}
+#: Python writes them; neither mobile core reads them (ModelManifest.CodingKeys says why). Both read
+#: `notes` (its `delegation`: the delegate's backends and share of the graph, issue 18).
+UNREAD_TOP_LEVEL = {"modalities", "preprocessing", "tools"}
 
 
 def test_swift_reads_the_keys_python_writes():
@@ -338,3 +339,20 @@ def test_the_contract_tests_read_the_live_vectors():
     for name in ("face_crop.json", "manifest_parsing.json", "input_packing.json", "live_small.json", "vad.json"):
         assert f'"{name}"' in tests, name
     assert "case \"int16\": return .pcm16(" in tests
+
+
+def test_compute_units_are_the_names_executorch_core_ml_writes():
+    """ComputeUnits' raw values (Accelerator.swift) are the compute_unit compile-spec values ExecuTorch's
+    Core ML backend writes (coremltools ComputeUnit names in lower case), and AcceleratorPlan handles every
+    ExecuTorch format the exporter can write (issue 18)."""
+    ct = pytest.importorskip("coremltools")
+    source = (IOS / "Sources" / "EmoEdgeCore" / "Accelerator.swift").read_text()
+    enum = source[source.index("public enum ComputeUnits"):]
+    enum = enum[:enum.index("}")]
+    assert set(re.findall(r'case \w+ = "([a-z_]+)"', enum)) == {u.name.lower() for u in ct.ComputeUnit}
+    for format_name in ("executorch", "executorch-coreml", "executorch-mps", "executorch-vulkan", "executorch-qnn",
+                        "litert"):
+        assert f'"{format_name}"' in source, format_name
+    tests = (IOS / "Tests" / "EmoEdgeCoreTests" / "AcceleratorPlanTests.swift").read_text()
+    assert "needsComputeUnitOverride" in tests and '"compute_units"' in tests
+

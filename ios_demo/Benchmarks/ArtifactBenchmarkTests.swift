@@ -56,7 +56,10 @@ final class ArtifactBenchmarkTests: XCTestCase {
     private func benchmark(_ choice: ArtifactChoice) throws {
         let clock = { ProcessInfo.processInfo.systemUptime }
         var start = clock()
-        let runtime = try RuntimeFactory.makeRuntime(for: choice)
+        // Core ML compute units from the scheme's environment (cpu_only, cpu_and_gpu, cpu_and_ne, all; unset: the export's).
+        let units = ProcessInfo.processInfo.environment["EMOEDGE_COMPUTE_UNITS"].flatMap { ComputeUnits(rawValue: $0) }
+        let plan = try AcceleratorPlan.decide(manifest: choice.manifest, computeUnits: units)
+        let runtime = try RuntimeFactory.makeRuntime(for: choice, computeUnits: units)
         let recognizer = try EmotionRecognizer(manifest: choice.manifest, runtime: runtime)
         let loadMs = (clock() - start) * 1000
         let inputs = try Self.exampleInputs(choice.manifest)
@@ -76,7 +79,8 @@ final class ArtifactBenchmarkTests: XCTestCase {
             device: Self.device(), manifest: choice.manifest, backend: runtime.displayName, loadMs: loadMs,
             firstMs: firstMs, warmupRuns: Self.warmupRuns, samplesMs: samples,
             peakMemoryMb: Self.residentMemoryMb(), millijoulesPerInference: nil,
-            thermalState: Self.thermalState())
+            thermalState: Self.thermalState(),
+            plan: plan)
         let attachment = XCTAttachment(data: try report.jsonData(), uniformTypeIdentifier: "public.json")
         attachment.name = "benchmark-\(choice.id).json"
         attachment.lifetime = .keepAlways

@@ -27,7 +27,7 @@ struct ArtifactChoice: Identifiable, Equatable {
 
     /// ExecuTorch first (the default), XNNPACK before Core ML, fp32 before int8, LiteRT last.
     var preference: Int {
-        let format = ["executorch": 0, "executorch-coreml": 1, "litert": 2][manifest.format] ?? 3
+        let format = ["executorch": 0, "executorch-coreml": 1, "executorch-mps": 1, "litert": 2][manifest.format] ?? 3
         return format * 2 + (manifest.precision == "fp32" ? 0 : 1)
     }
 }
@@ -53,11 +53,13 @@ enum RuntimeFactory {
         return (choices.sorted { $0.preference < $1.preference }, problems)
     }
 
-    static func makeRuntime(for choice: ArtifactChoice, threads: Int = 1) throws -> InferenceRuntime {
+    /// `computeUnits` (Core ML .pte only; nil: the artifact's own) goes through AcceleratorPlan.
+    static func makeRuntime(for choice: ArtifactChoice, threads: Int = 1,
+                            computeUnits: ComputeUnits? = nil) throws -> InferenceRuntime {
         switch choice.url.pathExtension {
         case "pte":
             #if canImport(ExecuTorch)
-            return try ExecuTorchRuntime(artifact: choice.url, manifest: choice.manifest)
+            return try ExecuTorchRuntime(artifact: choice.url, manifest: choice.manifest, computeUnits: computeUnits)
             #else
             throw RuntimeError.backendNotLinked("ExecuTorch is not linked: add the executorch Swift package (README)")
             #endif

@@ -27,6 +27,12 @@ public struct BenchmarkReport: Codable, Equatable {
     public let format: String
     public let precision: String
     public let backend: String
+    /// The delegate that ran, as AcceleratorPlan records it ("CoreMLBackend (cpu_and_ne)", "XnnpackBackend").
+    public let delegate: String?
+    /// Core ML compute units the run asked for (ComputeUnits raw value); nil for other delegates.
+    public let computeUnits: String?
+    /// Share of the graph's nodes the delegate took (export's `notes.delegation`); nil when unknown.
+    public let delegatedFraction: Double?
     public let sha256: String?
     public let loadMs: Double
     public let firstMs: Double
@@ -40,12 +46,15 @@ public struct BenchmarkReport: Codable, Equatable {
 
     public init(device: Device, manifest: ModelManifest, backend: String, loadMs: Double, firstMs: Double,
                 warmupRuns: Int, samplesMs: [Double], peakMemoryMb: Double?,
-                millijoulesPerInference: Double?, thermalState: String) throws {
+                millijoulesPerInference: Double?, thermalState: String, plan: AcceleratorPlan? = nil) throws {
         self.device = device
         artifact = manifest.artifact
         format = manifest.format
         precision = manifest.precision
         self.backend = backend
+        delegate = plan?.recordedDelegate
+        computeUnits = plan?.computeUnits?.rawValue
+        delegatedFraction = plan?.expectedFraction
         sha256 = manifest.sha256
         self.loadMs = loadMs
         self.firstMs = firstMs
@@ -57,7 +66,9 @@ public struct BenchmarkReport: Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case device, artifact, format, precision, backend, sha256, latency
+        case device, artifact, format, precision, backend, delegate, sha256, latency
+        case computeUnits = "compute_units"
+        case delegatedFraction = "delegated_fraction"
         case loadMs = "load_ms"
         case firstMs = "first_ms"
         case warmupRuns = "warmup_runs"

@@ -30,11 +30,14 @@ public struct ModelManifest: Decodable, Equatable {
     /// Only in the sidecar: an embedded manifest cannot hold its artifact's hash.
     public let sha256: String?
     public let sizeBytes: Int?
+    /// Export's notes; the core reads `delegation` (backends, delegated fraction) for AcceleratorPlan.
+    public let notes: ManifestNotes?
 
     /// The keys the core reads. Python also writes `modalities` (the names again; the
     /// core takes them from `spec`), `preprocessing` (the rules in prose and the
-    /// statistics again), `tools` and `notes` (provenance): no computation needs them,
-    /// and the Kotlin core skips the same four (tests/test_ios_sources.py).
+    /// statistics again) and `tools` (provenance): no computation needs them, and the
+    /// Kotlin core skips the same three (tests/test_ios_sources.py). Of `notes` both
+    /// cores read only `delegation` (issue 18: which delegate, what share of the graph).
     enum CodingKeys: String, CodingKey, CaseIterable {
         case manifestVersion = "manifest_version"
         case format
@@ -47,6 +50,7 @@ public struct ModelManifest: Decodable, Equatable {
         case spec
         case sha256
         case sizeBytes = "size_bytes"
+        case notes
     }
 
     /// Modality names in the model's input order.
