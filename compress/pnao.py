@@ -337,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-from", choices=("train", "test"), default=None,
                         help="carve validation from train, or from half of the test groups "
                              f"(default: test for {', '.join(VAL_FROM_TEST)}, train otherwise)")
+    parser.add_argument("--seed", type=int, help="retraining seed (default: the checkpoint's training seed)")
     parser.add_argument("--resume", action="store_true", help="continue after the last finished round in --out")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -366,6 +367,8 @@ def _main(args: argparse.Namespace) -> int:
         model, payload, data, val_from = load_base(args, out, options, progress)
         options = dataclasses.replace(options, val_from=val_from)
         config = config_from_dict(payload.get("train_config", {}))
+        if args.seed is not None:  # another draw of the retraining (batches, dropout), same base model
+            config = dataclasses.replace(config, seed=args.seed)
         extra = {"train_config": dataclasses.asdict(config), "data_options": payload.get("data_options", {}),
                  "data_source": payload.get("data_source", {})}  # an npz-trained base keeps its file
         result = run_pnao(model, data, config, out, options, resume=args.resume, progress=progress, extra=extra)

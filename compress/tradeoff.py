@@ -8,10 +8,12 @@ For the unpruned model (`--baseline`) and every round checkpoint of a PNAO run
 1. `python -m export` writes the int8 artifacts of `--formats` (the baseline also gets
    fp32, the reference of the size fraction; `--baseline-dist` reuses an existing export
    of the baseline instead);
-2. `python -m sdk.bench --threads 1` measures them in fresh processes (p50 of one window,
-   end to end, and its ratio to that model's own FLOP floor);
-3. `python -m sdk.evaluate --subsets all` gives the protocol's test accuracy per modality
-   and on the paired test (live models; other datasets: the test split's subsets).
+2. `python -m sdk.evaluate --subsets all` gives the protocol's test accuracy per modality
+   and on the paired test (live models; other datasets: the test split's subsets);
+3. once every model is exported, `python -m sdk.bench --threads 1` measures each one's
+   artifacts in fresh processes, one model after another (p50 of one window, end to
+   end, and its ratio to that model's own FLOP floor), so the latencies of all rows
+   come from one stretch of time on the machine.
 
 Each step runs in its own process, so every latency comes from a process that imported
 only what a user's would. A model whose three results exist is skipped (`--resume` is the
@@ -63,29 +65,36 @@ def run_step(command: list[str], log: Path) -> None:
         raise RuntimeError(f"`{' '.join(command)}` failed with status {status}; see {log}")
 
 
-def measure(name: str, checkpoint: Path, out: Path, args: argparse.Namespace) -> dict:
-    """Export, bench and evaluate one model (each step skipped when its result exists)."""
+def artifacts_dir(name: str, out: Path, args: argparse.Namespace) -> Path:
+    if name == "unpruned" and args.baseline_dist:
+        return Path(args.baseline_dist)
+    return out / name / "dist"
+
+
+def export_and_evaluate(name: str, checkpoint: Path, out: Path, args: argparse.Namespace) -> None:
+    """Export and evaluate one model (each step skipped when its result exists)."""
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
-    python = sys.executable
-    dist = folder / "dist"
-    if name == "unpruned" and args.baseline_dist:
-        dist = Path(args.baseline_dist)
-    elif not (dist / "report.json").is_file():
+    dist = artifacts_dir(name, out, args)
+    if not (dist / "report.json").is_file():
         precision = "fp32,int8" if name == "unpruned" else "int8"
-        command = [python, "-m", "export", "--checkpoint", str(checkpoint), "--format", args.formats,
+        command = [sys.executable, "-m", "export", "--checkpoint", str(checkpoint), "--format", args.formats,
                    "--precision", precision, "--out", str(dist), "--quiet"]
         if args.max_test_samples:
             command += ["--max-test-samples", str(args.max_test_samples)]
         run_step(command, folder / "export.log")
-    if not (folder / "bench.json").is_file():
-        run_step([python, "-m", "sdk.bench", "--models", str(dist), "--checkpoint", str(checkpoint), "--threads",
-                  str(args.threads), "--runs", str(args.runs), "--json", str(folder / "bench.json"), "--no-progress"],
-                 folder / "bench.log")
     if not (folder / "evaluate.json").is_file():
-        run_step([python, "-m", "sdk.evaluate", "--checkpoint", str(checkpoint), "--subsets", "all", "--json",
-                  str(folder / "evaluate.json")], folder / "evaluate.log")
-    return summarize(name, checkpoint, dist, folder)
+        run_step([sys.executable, "-m", "sdk.evaluate", "--checkpoint", str(checkpoint), "--subsets", "all",
+                  "--json", str(folder / "evaluate.json")], folder / "evaluate.log")
+
+
+def bench(name: str, checkpoint: Path, out: Path, args: argparse.Namespace) -> None:
+    """sdk.bench on one model's artifacts (skipped when bench.json exists)."""
+    folder = out / name
+    if not (folder / "bench.json").is_file():
+        run_step([sys.executable, "-m", "sdk.bench", "--models", str(artifacts_dir(name, out, args)), "--checkpoint",
+                  str(checkpoint), "--threads", str(args.threads), "--runs", str(args.runs), "--json",
+                  str(folder / "bench.json"), "--no-progress"], folder / "bench.log")
 
 
 def summarize(name: str, checkpoint: Path, dist: Path, folder: Path) -> dict:
@@ -200,7 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     try:
         todo = entries(Path(args.pnao), Path(args.baseline) if args.baseline else None, args.rounds)
-        rows = [measure(name, ckpt, out, args) for name, ckpt in tqdm(todo, desc="tradeoff", unit="model")]
+        for name, ckpt in tqdm(todo, desc="export + evaluate", unit="model"):
+            export_and_evaluate(name, ckpt, out, args)
+        for name, ckpt in tqdm(todo, desc="bench", unit="model"):  # together, so every row shares the machine's state
+            bench(name, ckpt, out, args)
+        rows = [summarize(name, ckpt, artifacts_dir(name, out, args), out / name) for name, ckpt in todo]
     except (FileNotFoundError, RuntimeError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -43,3 +43,34 @@ def test_cli_names_a_missing_pnao_run(tmp_path, capsys):
     assert "no round checkpoints" in capsys.readouterr().err
     assert main(["--pnao", str(tmp_path), "--out", str(tmp_path / "o"), "--formats", "coreml"]) == 2
     assert "unknown format" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tradeoff_end_to_end_on_a_small_pnao_run(tmp_path):
+    """Real export (ONNX), evaluation and bench of a baseline and two PNAO rounds of a synthetic model."""
+    import json
+
+    import torch
+
+    from compress.pnao import PnaoOptions, run_pnao
+    from sdk.train import checkpoint_data, train_run
+    from sdk.checkpoint import load_checkpoint
+    from sdk.data import load_dataset
+    from sdk.training import TrainConfig, config_from_dict
+
+    torch.set_num_threads(1)
+    config = TrainConfig(epochs=3, batch_size=32, l1=1e-4)
+    train_run(load_dataset("synthetic", None), tmp_path / "base", config, progress=False)
+    model, payload = load_checkpoint(tmp_path / "base")
+    run_pnao(model, checkpoint_data(model, payload), config_from_dict(payload["train_config"]), tmp_path / "pnao",
+             PnaoOptions(rounds=1, naor=0.5, rewind_epochs=1, l1=1e-4, normalizer="mean"), progress=False,
+             extra={"train_config": payload["train_config"]})
+    assert main(["--pnao", str(tmp_path / "pnao"), "--baseline", str(tmp_path / "base"), "--formats", "onnx",
+                 "--runs", "5", "--out", str(tmp_path / "out")]) == 0
+    result = json.loads((tmp_path / "out" / "tradeoff.json").read_text())
+    assert [r["name"] for r in result["rows"]] == ["unpruned", "round_0", "round_1"]
+    for row in result["rows"]:
+        assert row["artifacts"]["onnx/int8"]["p50_ms"] > 0 and row["accuracy"]
+    assert result["rows"][2]["macs"] < result["rows"][0]["macs"]
+    assert "onnx/fp32" in result["rows"][0]["artifacts"]  # the size reference
+    assert (tmp_path / "out" / "tradeoff.png").stat().st_size > 0
