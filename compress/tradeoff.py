@@ -109,6 +109,10 @@ def summarize(name: str, checkpoint: Path, dist: Path, folder: Path) -> dict:
                  for a in report["artifacts"]}
     for row in bench["rows"]:
         key = f"{row['backend']}/{row['precision']}"
+        if row["backend"] == "torch":
+            continue
+        if key not in artifacts:  # a directory assembled from several exports: its report lists only the last one
+            artifacts[key] = {"size_bytes": Path(row["path"]).stat().st_size, "status": None, "top1_agreement": None}
         if key in artifacts:
             artifacts[key].update(p50_ms=row["p50_ms"], runtime_p50_ms=row["runtime_p50_ms"],
                                   floor_ratio=row["ratios_to_flop_floor"]["p50_ms"])
@@ -171,7 +175,7 @@ def plot(rows: list[dict], formats: list[str], path: Path) -> None:
             if not points:
                 continue
             xs, ys, names = zip(*points)
-            ax.plot(xs, ys, "o-", label=label)
+            ax.plot(xs, ys, "o", label=label)  # no lines: rounds are not ordered by latency
             for x, y, n in zip(xs, ys, names):
                 ax.annotate(n.replace("round_", "r"), (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.set_xlabel(f"{f} int8 p50 per window, ms (1 thread)")

@@ -261,6 +261,9 @@ def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--ffn-size", type=int, default=128)
     g.add_argument("--dropout", type=float, default=0.2)
     g.add_argument("--pooling", choices=("mean", "last"), help="default: last for mosi/meld, mean otherwise")
+    g.add_argument("--conv-stride", type=int,
+                   help="stride of the first temporal conv: T steps reach the BiGRU as ceil(T / stride) "
+                        "(default: 2 for meld, 1 otherwise)")
     g.add_argument("--modalities", help="comma-separated subset to train on, e.g. text")
     g.add_argument("--dense-conv", action="store_true", help="ablation: dense instead of depthwise conv")
     g.add_argument("--lstm", action="store_true", help="ablation: BiLSTM instead of BiGRU")
@@ -291,6 +294,8 @@ def spec_options(args: argparse.Namespace) -> dict:
     }
     if args.pooling:
         options["pooling"] = args.pooling
+    if args.conv_stride is not None:
+        options["conv_stride"] = args.conv_stride
     return options
 
 
