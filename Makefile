@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 RUN ?= runs/demo
 
-.PHONY: install demo live test test-all clean
+.PHONY: install demo live live-pnao test test-all clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,13 @@ live: install
 	$(PY) -m sdk.train --dataset live --out $(LIVE) --threads 1 --noise 0 --live-options $(LIVE_OPTS) --freeze-encoders \
 		--encoders-from audio=$(LIVE)_audio,video=$(LIVE)_video,text=$(LIVE)_text
 	$(PY) -m sdk.evaluate --checkpoint $(LIVE) --subsets all --json $(LIVE)/protocol.json
+
+# PNAO on the live model, then the per-round int8 trade-off (latency, size, accuracy per test part; table + plot).
+# About 20 min for PNAO and 10 min per exported model at one thread (RESULTS.md, "PNAO on the live model").
+live-pnao: install
+	$(PY) -m compress.pnao --checkpoint $(LIVE) --out $(LIVE)_pnao --rounds 3 --rewind-epochs 3 --normalizer mean \
+		--naor 0.52 --naor-step 0.01 --l1 1e-5 --distill 0.5 --threads 1
+	$(PY) -m compress.tradeoff --pnao $(LIVE)_pnao --rounds 1,2,3 --baseline $(LIVE) --out $(LIVE)_tradeoff
 
 # The default suite (not slow) with the 15 slowest tests listed.
 test: install
