@@ -88,8 +88,7 @@ def rewind_retrain(model: EmotionModel, data: dict[str, SplitTensors], config: T
     the fused stream's few epochs cannot re-teach encoders that were trained on whole datasets;
     the teacher's soft outputs on every row carry what they knew (RESULTS.md, PNAO on the live model).
     """
-    config = dataclasses.replace(config, l1=options.l1, seed=config.seed + 1000 * round_index,
-                                 distill=options.distill if teacher is not None else 0.0)
+    config = dataclasses.replace(config, l1=options.l1, seed=config.seed + 1000 * round_index, distill=options.distill)
     start = max(0, config.epochs - options.rewind_epochs)
     return fit(model, data, config, start_epoch=start, end_epoch=config.epochs, progress=progress, teacher=teacher)
 

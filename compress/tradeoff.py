@@ -31,6 +31,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from export.formats import FORMATS
 from sdk.atomic import save_figure, write_json, write_text
 from sdk.checkpoint import load_checkpoint
 
@@ -42,17 +43,17 @@ LIVE_COLUMNS = (
     ("ISEAR", ("unimodal", "isear", "accuracy")),
     ("paired A+T+V", ("paired_subsets", "audio+text+video", "accuracy")),
 )
-FORMAT_SUFFIX = {"executorch": "pte", "litert": "tflite", "onnx": "onnx"}
 
 
 def entries(pnao: Path, baseline: Path | None, rounds: str) -> list[tuple[str, Path]]:
     """(name, checkpoint) for the baseline and the chosen rounds of the PNAO run."""
-    found = sorted((pnao / "rounds").glob("round_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
-    if not found:
+    number = {p: int(p.stem.split("_")[1]) for p in (pnao / "rounds").glob("round_*.pt")}
+    if not number:
         raise FileNotFoundError(f"no round checkpoints in {pnao}/rounds: run `python -m compress.pnao --out {pnao}` first")
+    found = sorted(number, key=number.get)
     if rounds != "all":
         wanted = {int(r) for r in rounds.split(",")}
-        found = [p for p in found if int(p.stem.split("_")[1]) in wanted]
+        found = [p for p in found if number[p] in wanted]
     out = [("unpruned", baseline)] if baseline is not None else []
     return out + [(p.stem, p) for p in found]
 
@@ -113,9 +114,8 @@ def summarize(name: str, checkpoint: Path, dist: Path, folder: Path) -> dict:
             continue
         if key not in artifacts:  # a directory assembled from several exports: its report lists only the last one
             artifacts[key] = {"size_bytes": Path(row["path"]).stat().st_size, "status": None, "top1_agreement": None}
-        if key in artifacts:
-            artifacts[key].update(p50_ms=row["p50_ms"], runtime_p50_ms=row["runtime_p50_ms"],
-                                  floor_ratio=row["ratios_to_flop_floor"]["p50_ms"])
+        artifacts[key].update(p50_ms=row["p50_ms"], runtime_p50_ms=row["runtime_p50_ms"],
+                              floor_ratio=row["ratios_to_flop_floor"]["p50_ms"])
     return {"name": name, "checkpoint": str(checkpoint), **model_size(model), "artifacts": artifacts,
             "flop_floor_ms": bench["flop_floor_ms"], "peak_gflops": bench["peak_gflops"],
             "accuracy": accuracy_columns(evaluation)}
@@ -203,9 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output directory")
     args = parser.parse_args(argv)
     formats = [f.strip() for f in args.formats.split(",")]
-    unknown = [f for f in formats if f not in FORMAT_SUFFIX]
+    unknown = [f for f in formats if f not in FORMATS]
     if unknown:
-        print(f"error: unknown format(s) {unknown}; choose from {', '.join(FORMAT_SUFFIX)}", file=sys.stderr)
+        print(f"error: unknown format(s) {unknown}; choose from {', '.join(FORMATS)}", file=sys.stderr)
         return 2
     if args.baseline_dist and not args.baseline:
         print("error: --baseline-dist needs --baseline (the checkpoint it was exported from)", file=sys.stderr)

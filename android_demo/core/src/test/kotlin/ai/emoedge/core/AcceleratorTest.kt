@@ -118,40 +118,4 @@ class AcceleratorTest {
         // A Vulkan manifest whose note names only XNNPACK partitions: the Vulkan share is unknown, not XNNPACK's.
         assertNull(AcceleratorPlan.decide(manifest("executorch-vulkan", mapOf("XnnpackBackend" to 1), 0.5)).expectedFraction)
     }
-
-    @Test
-    fun resultsRecordTheAcceleratorAndTheFraction() {
-        val run =
-            BenchmarkRun(
-                model = "model_fp32_vulkan.pte",
-                runtime = "executorch",
-                delegate = "VulkanBackend",
-                precision = "fp32",
-                modalities = listOf("audio"),
-                threads = 1,
-                durationS = 1,
-                blockS = 1,
-                warmup = 0,
-                loadMs = 1.0,
-                firstInferenceMs = 1.0,
-                latenciesMs = doubleArrayOf(1.0, 2.0, 3.0),
-                blocks = emptyList(),
-                pssBeforeKb = null,
-                pssAfterKb = null,
-                thermal = emptyList(),
-                powerMonitor = emptyMap(),
-                battery = emptyList(),
-                plugged = false,
-                energyWanted = false,
-                screen = emptyMap(),
-                device = emptyMap(),
-                accelerator = "gpu",
-                delegatedFraction = 0.9989,
-            )
-        for (record in BenchmarkReport.records(run)) {
-            assertEquals("gpu", record["accelerator"])
-            assertEquals(0.9989, record["delegated_fraction"] as Double, 0.0)
-            assertEquals("VulkanBackend", record["delegate"])
-        }
-    }
 }

@@ -137,10 +137,13 @@ class BenchmarkTest {
     private fun run(
         plugged: Boolean,
         monitors: Boolean,
+        delegate: String = "XnnpackBackend",
+        accelerator: String = Accelerator.CPU.json,
+        delegatedFraction: Double? = null,
     ) = BenchmarkRun(
         model = "model_fp32.pte",
         runtime = "executorch",
-        delegate = "XnnpackBackend",
+        delegate = delegate,
         precision = "fp32",
         modalities = listOf("audio", "text"),
         threads = 1,
@@ -160,7 +163,19 @@ class BenchmarkTest {
         energyWanted = true,
         screen = mapOf("interactive" to true, "brightness" to 102, "keep_on" to true),
         device = mapOf("manufacturer" to "test", "model" to "jvm", "sdk_int" to 35),
+        accelerator = accelerator,
+        delegatedFraction = delegatedFraction,
     )
+
+    @Test
+    fun resultsRecordTheAcceleratorAndTheFraction() {
+        val run = run(plugged = false, monitors = false, delegate = "VulkanBackend", accelerator = "gpu", delegatedFraction = 0.9989)
+        for (record in BenchmarkReport.records(run)) {
+            assertEquals("gpu", record["accelerator"])
+            assertEquals(0.9989, record["delegated_fraction"] as Double, 0.0)
+            assertEquals("VulkanBackend", record["delegate"])
+        }
+    }
 
     @Test
     fun recordsHoldEveryMetricAndTheRawData() {
