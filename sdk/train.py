@@ -308,8 +308,9 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                    "(see sdk.data.live.DEFAULT_OPTIONS)")
     g.add_argument("--encoders-from", help="live: start encoders from single-modality runs, "
                    "e.g. audio=runs/live_audio,video=runs/live_video,text=runs/live_text (sdk.encoder_init)")
-    g.add_argument("--freeze-encoders", action="store_true",
-                   help="live: keep the --encoders-from encoders fixed (weights and BatchNorm statistics)")
+    g.add_argument("--freeze-encoders", nargs="?", const="all", default=None, metavar="NAMES",
+                   help="live: keep the --encoders-from encoders fixed (weights and BatchNorm statistics); "
+                        "with names (e.g. video,text) only those, and the other copied encoders fine-tune")
 
 
 def data_options_from_args(args: argparse.Namespace) -> dict:

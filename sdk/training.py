@@ -134,12 +134,18 @@ def l1_norm(model: torch.nn.Module) -> torch.Tensor:
     return sum(p.abs().sum() for p in model.parameters() if p.dim() > 1 and id(p) not in tables)
 
 
-def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float,
+                      rows: torch.Tensor | None = None) -> torch.Tensor:
     """T^2 * KL(softmax(teacher / T) || softmax(student / T)), batch mean (Hinton et al. 2015, eq. 2's
-    gradient scale kept by the T^2 factor)."""
+    gradient scale kept by the T^2 factor). With `rows` ((B,) bool) only those rows count, still
+    divided by the whole batch, so the term weighs as much as the share of taught rows."""
     t = float(temperature)
-    return torch.nn.functional.kl_div(torch.log_softmax(student / t, dim=-1), torch.log_softmax(teacher / t, dim=-1),
-                                      reduction="batchmean", log_target=True) * t * t
+    per_row = torch.nn.functional.kl_div(torch.log_softmax(student / t, dim=-1),
+                                         torch.log_softmax(teacher / t, dim=-1),
+                                         reduction="none", log_target=True).sum(-1)
+    if rows is not None:
+        per_row = per_row * rows.to(per_row.dtype)
+    return per_row.mean() * t * t
 
 
 def fit(
@@ -156,7 +162,8 @@ def fit(
     """Train epochs [start_epoch, end_epoch) and keep the weights of the best validation epoch.
 
     With a `teacher` and `config.distill > 0`, the loss mixes in the distillation term
-    (`distillation_loss`) on the same batch, modalities hidden as for the student.
+    (`distillation_loss`) on the same batch, modalities hidden as for the student. A teacher with a
+    `rows(presence)` method (sdk.encoder_init.ModalityTeachers) teaches only the rows it returns.
 
     With `config.keep == "last"` there is no early stopping and the final weights are
     kept (for data whose validation split cannot be trusted, e.g. MOSI: see RESULTS.md).
@@ -209,8 +216,9 @@ def fit(
             if teacher is not None and config.distill > 0:
                 with torch.no_grad():
                     target, _ = teacher(*inputs, presence)
+                rows = teacher.rows(presence) if hasattr(teacher, "rows") else None
                 loss = (1 - config.distill) * loss + config.distill * distillation_loss(
-                    logits, target, config.distill_temperature)
+                    logits, target, config.distill_temperature, rows)
             if net is not model:
                 loss = loss * weight
             if config.l1 > 0:

@@ -235,6 +235,78 @@ def test_stagewise_training_copies_and_freezes_single_modality_encoders(live, tm
         train_live(live, None, config, progress=False, encoders_from={"face": tmp_path / "video"}, **small)
 
 
+@pytest.fixture(scope="module")
+def alone_runs(live, tmp_path_factory):
+    """Single-modality video and audio models of the tiny live set (the stage-wise recipe's first stage)."""
+    from sdk.data.live import build_live, train_live
+    from sdk.training import TrainConfig
+
+    root = tmp_path_factory.mktemp("alone")
+    config = TrainConfig(epochs=1, batch_size=32, modality_dropout=0.5, noise=0.3)
+    for j, name in enumerate(("audio", "video")):
+        alone = build_live(live.sources, live.options, (name,), modalities=[live.modalities[j]])
+        train_live(alone, root / name, config, progress=False, hidden_size=16, ffn_size=16)
+    return root
+
+
+def test_freezing_some_encoders_fine_tunes_the_other_copied_ones(live, alone_runs):
+    """--freeze-encoders video: the video encoder stays as trained alone, the copied audio encoder trains on."""
+    from sdk.checkpoint import load_checkpoint
+    from sdk.data.live import train_live
+    from sdk.encoder_init import EncoderInitError, parse_freeze
+    from sdk.training import TrainConfig
+
+    assert parse_freeze(None) is False and parse_freeze("all") is True and parse_freeze("video, text") == {"video", "text"}
+    config = TrainConfig(epochs=1, batch_size=32, modality_dropout=0.5, noise=0.3)
+    sources = {"audio": alone_runs / "audio", "video": alone_runs / "video"}
+    fused, metrics = train_live(live, None, config, progress=False, encoders_from=sources, freeze_encoders={"video"},
+                                hidden_size=16, ffn_size=16)
+    assert metrics["encoders_from"]["video"]["frozen"] and not metrics["encoders_from"]["audio"]["frozen"]
+    for name, changed in (("video", False), ("audio", True)):
+        theirs = load_checkpoint(sources[name])[0].encoders[name].state_dict()
+        ours = fused.encoders[name].state_dict()
+        assert any(not torch.equal(theirs[k], ours[k]) for k in theirs) is changed, name
+    with pytest.raises(EncoderInitError, match="does not copy"):
+        train_live(live, None, config, progress=False, encoders_from={"video": sources["video"]},
+                   freeze_encoders={"text"}, hidden_size=16, ffn_size=16)
+
+
+def test_single_modality_models_teach_exactly_the_one_modality_rows(live, alone_runs):
+    """--distill with --encoders-from: a row with one modality gets that modality's own model's logits."""
+    from sdk.checkpoint import load_checkpoint
+    from sdk.data.live import train_live
+    from sdk.encoder_init import EncoderInitError, ModalityTeachers
+    from sdk.model import build_model
+    from sdk.spec import ModelSpec
+    from sdk.training import TrainConfig, distillation_loss
+
+    sources = {"audio": alone_runs / "audio", "video": alone_runs / "video"}
+    model = build_model(ModelSpec(modalities=list(live.modalities), class_names=list(EMOTIONS),
+                                  dataset="live", hidden_size=16, ffn_size=16, pooling="mean"))
+    teachers = ModalityTeachers(sources, model)
+    batch = live.splits["test"].batch(torch.arange(5))
+    # rows: all three, audio alone, video alone, text alone, audio + video
+    presence = torch.tensor([[1, 1, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]], dtype=torch.float32)
+    logits, taught = teachers(*batch.inputs, presence)
+    assert taught.tolist() == [False, True, True, False, False]  # text has no teacher here
+    for row, name, j in ((1, "audio", 0), (2, "video", 1)):
+        alone = load_checkpoint(sources[name])[0].eval()
+        with torch.no_grad():
+            expected, _ = alone(batch.inputs[j][row : row + 1], torch.ones(1, 1))
+        assert torch.allclose(logits[row], expected[0], atol=1e-5)
+    # untaught rows do not count: a student far off on them alone has zero distillation loss
+    student = logits.clone()
+    student[~taught] += torch.randn(int((~taught).sum()), logits.shape[1]) * 5
+    assert float(distillation_loss(student, logits, 2.0, taught)) == pytest.approx(0.0, abs=1e-6)
+    assert float(distillation_loss(student, logits, 2.0)) > 0.1
+    config = TrainConfig(epochs=1, batch_size=32, modality_dropout=0.5, noise=0.3, distill=0.5)
+    _, metrics = train_live(live, None, config, progress=False, encoders_from=sources, freeze_encoders=True,
+                            hidden_size=16, ffn_size=16)
+    assert metrics["config"]["distill"] == 0.5
+    with pytest.raises(EncoderInitError, match="--distill"):
+        train_live(live, None, config, progress=False, hidden_size=16, ffn_size=16)
+
+
 def test_multilabel_macro_f1_counts_a_prediction_among_the_labels_as_correct():
     # class 0: TP 1 (row 0), FN 2 (rows 1, 2) -> F1 2/4; class 1: TP 1 (row 1) -> 1;
     # class 2: only a false positive and no gold row -> not averaged (macro over the classes that occur)

@@ -541,14 +541,16 @@ def checkpoint_live_data(model, payload: dict, data_path=None) -> LiveData:
 
 # ----------------------------------------------------------------------------- the one command
 def train_live(data: LiveData, out: Path | None, config, progress: bool = True, encoders_from: dict | None = None,
-               freeze_encoders: bool = False, **spec_options) -> tuple:
+               freeze_encoders=False, **spec_options) -> tuple:
     """Train one model on `data` with `config` (sdk.training.fit), evaluate the protocol, write `out`.
 
     `encoders_from` ({modality: run dir}) starts those encoders from single-modality models
-    (stage-wise training, sdk.encoder_init), frozen with `freeze_encoders`.
+    (stage-wise training, sdk.encoder_init), frozen with `freeze_encoders` (True: all of them; or a set of
+    names, the other copied encoders then fine-tune with the fusion layers). With `config.distill > 0` those
+    single-modality models also teach the one-modality rows (sdk.encoder_init.ModalityTeachers).
     Returns (model, metrics); `train_seconds` counts fit alone (data loading and evaluation excluded).
     """
-    from sdk.encoder_init import copy_encoders
+    from sdk.encoder_init import EncoderInitError, ModalityTeachers, copy_encoders
 
     from sdk.checkpoint import save_checkpoint, write_json
     from sdk.metrics import confusion
@@ -562,6 +564,12 @@ def train_live(data: LiveData, out: Path | None, config, progress: bool = True, 
                      **spec_options).validate()
     model = build_model(spec)
     initialised = copy_encoders(model, encoders_from or {}, freeze=freeze_encoders)
+    teacher = None
+    if config.distill > 0:
+        if not encoders_from:
+            raise EncoderInitError("--distill on the live set distils the single-modality models given by "
+                                   "--encoders-from (audio=RUN,video=RUN,text=RUN); add it, or drop --distill")
+        teacher = ModalityTeachers(encoders_from, model)
     splits = {"train": data.splits["train"], "val": data.splits["val"]}
     if progress:
         print(f"live: modalities {data.modality_names}; {len(splits['train'])} training rows per epoch (re-paired "
@@ -570,7 +578,7 @@ def train_live(data: LiveData, out: Path | None, config, progress: bool = True, 
             print(f"live: {name} encoder ({item['parameters']:,} parameters) from {item['from']}"
                   f"{', frozen' if item['frozen'] else ''}", flush=True)
     started = time.perf_counter()
-    result = fit(model, splits, config, progress=progress)
+    result = fit(model, splits, config, progress=progress, teacher=teacher)
     train_seconds = time.perf_counter() - started
     started = time.perf_counter()
     evaluated = evaluate_protocol(model, data)
@@ -633,12 +641,13 @@ def run_live(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"live: data loaded in {time.perf_counter() - started:.0f} s", flush=True)
-    from sdk.encoder_init import EncoderInitError, parse_encoders_from
+    from sdk.encoder_init import EncoderInitError, parse_encoders_from, parse_freeze
 
     try:
         encoders_from = parse_encoders_from(getattr(args, "encoders_from", None) or "")
         model, metrics = train_live(data, Path(args.out), config_from_args(args), progress=not args.quiet,
-                                    encoders_from=encoders_from, freeze_encoders=getattr(args, "freeze_encoders", False),
+                                    encoders_from=encoders_from,
+                                    freeze_encoders=parse_freeze(getattr(args, "freeze_encoders", None)),
                                     **{**DATASET_DEFAULTS.get("live", {}), **spec_options(args)})
     except EncoderInitError as err:
         print(f"error: {err}", file=sys.stderr)
