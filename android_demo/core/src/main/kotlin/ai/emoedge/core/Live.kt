@@ -44,15 +44,28 @@ class LiveSnapshot(
  * never spliced onto the previous one); a switched-off, stale, faceless or empty input is absent
  * through the presence mask, and [snapshot] says why. Thread-safe: the microphone thread, the
  * camera analyzer and the UI call it concurrently.
+ *
+ * With a [voiceActivity] (Silero VAD on the phone, [SileroFrames]), every PCM read also goes through
+ * it and the waveform window is present only when [VoiceActivityRule] finds speech in it ("no speech"
+ * otherwise), as sdk/live_inputs.py decides it; without one, audio counts whenever the microphone delivers.
  */
 class LiveInputs(
     val manifest: Manifest,
     staleAfterMs: Double? = 2000.0,
+    val voiceActivity: SileroFrames? = null,
 ) {
     private val windows = ModalityWindows(manifest, staleAfterMs)
     private val enabled = manifest.modalityNames.associateWith { true }.toMutableMap()
     private val reasons = HashMap<String, String>()
     private val texts = manifest.modalities.filter { it.isTokens }.associate { it.name to LiveText(it) }
+
+    init {
+        val rates = manifest.modalities.filter { it.isWaveform }.map { it.sampleRate }
+        require(voiceActivity == null || rates.all { it == SileroFrames.SAMPLE_RATE }) {
+            "Silero VAD takes ${SileroFrames.SAMPLE_RATE} Hz PCM but the waveform modality records at $rates Hz: " +
+                "export the model at 16 kHz or run without voice activity"
+        }
+    }
 
     @Synchronized
     fun isEnabled(modality: String): Boolean = enabled[modality] == true
@@ -63,9 +76,12 @@ class LiveInputs(
         modality: String,
         on: Boolean,
     ) {
-        manifest.modality(modality)
+        val m = manifest.modality(modality)
         enabled[modality] = on
-        if (!on) windows.clear(modality)
+        if (!on) {
+            windows.clear(modality)
+            if (m.isWaveform) voiceActivity?.reset()
+        }
     }
 
     /** Microphone samples (16-bit PCM, the first [count] of [samples]) heard at [timestampMs]: appended to the sliding window. */
@@ -78,7 +94,9 @@ class LiveInputs(
     ) {
         require(manifest.modality(modality).isWaveform) { "$modality is not a waveform modality" }
         if (!isEnabled(modality) || count == 0) return
-        windows.add(modality, Pcm.toFloat(samples, count), timestampMs)
+        val floats = Pcm.toFloat(samples, count)
+        windows.add(modality, floats, timestampMs)
+        voiceActivity?.push(floats)
         reasons.remove(modality)
     }
 
@@ -167,18 +185,26 @@ class LiveInputs(
         val inputs = LinkedHashMap<String, RawInput?>()
         val absent = LinkedHashMap<String, String>()
         for (m in manifest.modalities) {
-            val raw = if (isEnabled(m.name)) current[m.name] else null
+            val window = if (isEnabled(m.name)) current[m.name] else null
+            val noSpeech = window != null && m.isWaveform && voiceActivity?.hasSpeech() == false
+            val raw = if (noSpeech) null else window
             inputs[m.name] = raw
             if (raw == null) {
                 absent[m.name] =
                     when {
                         !isEnabled(m.name) -> "switched off"
+                        noSpeech -> NO_SPEECH
                         m.name in reasons -> reasons.getValue(m.name)
                         else -> "no recent input"
                     }
             }
         }
         return LiveSnapshot(inputs, absent)
+    }
+
+    companion object {
+        /** The absent reason of a waveform window in which the voice-activity rule found no speech. */
+        const val NO_SPEECH = "no speech"
     }
 }
 
