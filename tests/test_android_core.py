@@ -34,6 +34,8 @@ EXECUTORCH_JAR = TOOLS / "executorch-android" / "classes.jar"
 JUNIT = Path("/usr/share/java/junit4.jar")
 HAMCREST = Path("/usr/share/java/hamcrest-core.jar")
 EXECUTORCH_LAYER = DEMO / "app" / "src" / "main" / "java" / "ai" / "emoedge" / "demo" / "runtime" / "ExecuTorchRunner.kt"
+#: Silero VAD on ExecuTorch (silero_vad.pte from `python -m export.silero`): compiled against classes.jar too.
+SILERO_LAYER = EXECUTORCH_LAYER.with_name("SileroVad.kt")
 
 
 def require_toolchain() -> None:
@@ -50,10 +52,11 @@ def require_toolchain() -> None:
 
 @pytest.fixture(scope="module")
 def build(tmp_path_factory):
-    """One kotlinc run: core + its tests + the ExecuTorch layer (against classes.jar). Returns (classes dir, seconds)."""
+    """One kotlinc run: core + its tests + the ExecuTorch layers (against classes.jar). Returns (classes dir, seconds)."""
     require_toolchain()
     out = tmp_path_factory.mktemp("kotlin-build")
-    sources = [DEMO / "core" / "src" / "main" / "kotlin", DEMO / "core" / "src" / "test" / "kotlin", EXECUTORCH_LAYER]
+    sources = [DEMO / "core" / "src" / "main" / "kotlin", DEMO / "core" / "src" / "test" / "kotlin", EXECUTORCH_LAYER,
+               SILERO_LAYER]
     start = time.perf_counter()
     done = subprocess.run([str(KOTLINC), *map(str, sources), "-cp", f"{JUNIT}:{EXECUTORCH_JAR}", "-d", str(out),
                            "-nowarn"], capture_output=True, text=True, timeout=600)
@@ -110,6 +113,24 @@ def test_the_executorch_layer_compiled_against_the_real_api(build):
     assert "import android." not in source and "import androidx." not in source
 
 
+def test_the_silero_vad_layer_compiled_against_the_real_api(build):
+    """SileroVad (silero_vad.pte through org.pytorch.executorch.Module) checks the .pte's sha256 before loading,
+    checks loadMethod's status, and feeds (1, 576) frames and the (2, 1, 128) state to forward."""
+    classes_dir, _ = build
+    compiled = classes_dir / "ai" / "emoedge" / "demo" / "runtime" / "SileroVad.class"
+    assert compiled.is_file()
+    listing = subprocess.run(["javap", "-c", "-p", "-cp", f"{classes_dir}:{EXECUTORCH_JAR}:{STDLIB}", str(compiled)],
+                             capture_output=True, text=True, timeout=60).stdout
+    for call in ("org/pytorch/executorch/Module.load", "org/pytorch/executorch/Module.loadMethod",
+                 "org/pytorch/executorch/Module.forward", "org/pytorch/executorch/Tensor.fromBlob",
+                 "org/pytorch/executorch/EValue.from", "ai/emoedge/core/ExecuTorchStatus.check",
+                 "ai/emoedge/core/SileroManifest.checkArtifact", "implements ai.emoedge.core.SileroNetwork"):
+        assert call in listing, call
+    assert listing.index("ai/emoedge/core/SileroManifest.checkArtifact") < listing.index("org/pytorch/executorch/Module.load")
+    source = SILERO_LAYER.read_text()
+    assert "import android." not in source and "import androidx." not in source
+
+
 def test_contract_test_fails_on_a_changed_vector(build, tmp_path):
     """ContractTest really compares: one altered expected probability makes it fail."""
     copy = tmp_path / "contract"
@@ -156,12 +177,18 @@ def test_the_app_wires_the_fixed_core_paths():
     assert "registerForActivityResult(ActivityResultContracts.RequestMultiplePermissions())" in main
     assert "CapturePlan.decide(" in main and "override fun onResume()" in main
     # Text, replay, face and PCM go through LiveInputs (replace, not append).
-    for call in ("live?.onText(", "l.onReplay(", "l.onFace(", "live?.onPcm16("):
+    for call in ("live?.onText(", "l.onReplay(", "l.onFace(", "l?.onPcm16("):
         assert call in main, call
     assert "windows?.add(" not in main
     # Face: upright + mirrored plane, MediaPipe boxes, the shared crop rule.
     for call in ("GrayImage.fromPlane(", "imageInfo.rotationDegrees", "FaceDetector.createFromOptions(", "FaceCrop.crop("):
         assert call in main, call
+    # Issue 16: microphone audio counts only when Silero VAD (silero_vad.pte on ExecuTorch) hears speech.
+    assets = (app / "ModelAssets.kt").read_text()
+    for call in ("voiceActivity = voiceActivityFor(assets, m)", "SileroVad(found.first, found.second)",
+                 "SileroFrames.framesInWindow(", "voiceActivity?.hasSpeech()", '"no speech"'):
+        assert call in main, call
+    assert 'context.assets.list("vad")' in assets and "SileroManifest.parse(" in assets
     # A failed load is shown instead of crashing at the first prediction.
     assert "Runtimes.open(file, m)" in main and "catch (e: Exception)" in main
     # LiteRT and ONNX feed the manifest's dtypes (int32 token ids for LiteRT; the Interpreter and CompiledModel paths).

@@ -134,3 +134,26 @@ def test_pte_in_the_executorch_runtime_matches_onnx(exported):
     speech = silero.ravdess_clip()
     if speech is not None:
         assert vad.has_speech(assert_same_as_onnx(step, speech, ".pte ravdess a20"))
+
+
+def test_copy_assets_ships_the_vad_to_the_android_app(exported, tmp_path):
+    """android_demo/scripts/copy_assets.py --vad puts silero_vad.pte + .json where ModelAssets.voiceActivity() looks."""
+    import importlib.util
+    import shutil
+
+    script = Path(__file__).resolve().parents[1] / "android_demo" / "scripts" / "copy_assets.py"
+    spec = importlib.util.spec_from_file_location("copy_assets", script)
+    copy_assets = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(copy_assets)
+    copied = copy_assets.copy_vad(exported, tmp_path / "assets")
+    assert [p.relative_to(tmp_path / "assets").as_posix() for p in copied] == ["vad/silero_vad.pte",
+                                                                                "vad/silero_vad.json"]
+    assert (tmp_path / "assets" / "vad" / "silero_vad.pte").read_bytes() == (exported / "silero_vad.pte").read_bytes()
+    # A .pte that is not the manifest's is refused, naming the fix.
+    other = tmp_path / "other"
+    shutil.copytree(exported, other)
+    (other / "silero_vad.pte").write_bytes(b"not a program")
+    with pytest.raises(ValueError, match="re-run `python -m export.silero`"):
+        copy_assets.copy_vad(other, tmp_path / "assets2")
+    with pytest.raises(FileNotFoundError, match="python -m export.silero --out"):
+        copy_assets.copy_vad(tmp_path / "empty", tmp_path / "assets3")

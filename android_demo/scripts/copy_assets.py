@@ -13,6 +13,11 @@ compute (MOSI's openSMILE/COVAREP audio and 3D-CNN/Facet video features, GloVe t
 vectors). The app replays them and says so on screen. Run from the repository root
 with the project's venv (it reads the dataset with sdk.data).
 
+A live model's audio counts only when Silero VAD finds speech in it (as in the Python SDK):
+`--vad dist/silero` copies silero_vad.pte and silero_vad.json, written by
+`python -m export.silero --out dist/silero`, to assets/vad/ after checking the .pte's sha256
+against the manifest. Without it the app keeps a live model's audio absent and says why.
+
 A live model's face modality needs MediaPipe's face detector model in the assets:
 `--face-model blaze_face_short_range.tflite` copies a downloaded file to
 assets/blaze_face_short_range.tflite (README, "Run it on your phone", step 2).
@@ -20,6 +25,7 @@ assets/blaze_face_short_range.tflite (README, "Run it on your phone", step 2).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import sys
@@ -29,6 +35,9 @@ import numpy as np
 
 ASSETS = Path(__file__).resolve().parent.parent / "app" / "src" / "main" / "assets"
 SUFFIXES = (".pte", ".tflite", ".onnx")
+#: Silero VAD's files (python -m export.silero) and where ModelAssets.voiceActivity() looks for them.
+VAD_FILES = ("silero_vad.pte", "silero_vad.json")
+VAD_DIR = "vad"
 #: The asset name MainActivity opens with MediaPipe's FaceDetector.
 FACE_MODEL = "blaze_face_short_range.tflite"
 
@@ -59,6 +68,28 @@ def copy_models(models: Path, assets: Path) -> list[Path]:
     return copied
 
 
+def copy_vad(source: Path, assets: Path) -> list[Path]:
+    """silero_vad.pte + silero_vad.json from an `export.silero` directory into assets/vad/, the .pte's sha256 checked.
+    Raises FileNotFoundError / ValueError naming the problem and the fix."""
+    missing = [name for name in VAD_FILES if not (source / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"--vad {source}: {', '.join(missing)} missing; "
+                                f"run `python -m export.silero --out {source}` first")
+    manifest = json.loads((source / VAD_FILES[1]).read_text())
+    expected = manifest.get("files", {}).get(VAD_FILES[0], {}).get("sha256")
+    actual = hashlib.sha256((source / VAD_FILES[0]).read_bytes()).hexdigest()
+    if expected != actual:
+        raise ValueError(f"--vad {source}: silero_vad.pte's sha256 {actual} is not the manifest's {expected}; "
+                         "re-run `python -m export.silero` so both come from one export")
+    target = assets / VAD_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for name in VAD_FILES:
+        shutil.copy2(source / name, target / name)
+        copied.append(target / name)
+    return copied
+
+
 def replay_samples(dataset_name: str, count: int) -> dict:
     from sdk.data import load_dataset
 
@@ -84,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", help="dataset whose test samples to ship for replay (mosi, synthetic, ...)")
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--assets", type=Path, default=ASSETS)
+    parser.add_argument("--vad", type=Path,
+                        help="a `python -m export.silero` output directory: Silero VAD for live audio, to assets/vad/")
     parser.add_argument("--face-model", type=Path,
                         help=f"MediaPipe's BlazeFace short-range .tflite, copied to assets/{FACE_MODEL} (live models)")
     args = parser.parse_args(argv)
@@ -95,6 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         args.assets.mkdir(parents=True, exist_ok=True)
         shutil.copy2(args.face_model, args.assets / FACE_MODEL)
         print(f"copied {args.assets / FACE_MODEL}")
+    if args.vad is not None:
+        try:
+            for path in copy_vad(args.vad, args.assets):
+                print(f"copied {path}")
+        except (FileNotFoundError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     copied = copy_models(args.models, args.assets)
     if not copied:
         print(f"error: no artifacts with manifests under {args.models}; export with `python -m export`", file=sys.stderr)

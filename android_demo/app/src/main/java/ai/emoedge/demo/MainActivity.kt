@@ -12,7 +12,9 @@ import ai.emoedge.core.ModalityKind
 import ai.emoedge.core.ModelRunner
 import ai.emoedge.core.Recognition
 import ai.emoedge.core.Results
+import ai.emoedge.core.SileroFrames
 import ai.emoedge.demo.runtime.Runtimes
+import ai.emoedge.demo.runtime.SileroVad
 import android.annotation.SuppressLint
 import android.content.pm.PackageManager
 import android.graphics.Bitmap
@@ -65,7 +67,10 @@ import java.util.concurrent.TimeUnit
  * (the log-mel front end is inside the model); the largest face MediaPipe finds in the upright
  * (and, for the front camera, mirrored) camera frame, cropped by the shared rule ([FaceCrop],
  * sdk/face.py) to 48 x 48 gray; the text box's whole text as token ids. All of it goes through
- * [LiveInputs] (plain Kotlin, unit-tested). A switched-off, stale, faceless or empty input is absent
+ * [LiveInputs] (plain Kotlin, unit-tested). Audio counts only when Silero VAD (silero_vad.pte on
+ * ExecuTorch, [SileroVad]; framing and decision in core [SileroFrames]) finds speech in the audio
+ * window, as the Python SDK decides it ("no speech" otherwise); without the VAD asset the microphone's
+ * audio stays absent and the screen says why. A switched-off, stale, faceless or empty input is absent
  * through the presence mask, never zero-filled. Feature vectors a phone cannot compute (MOSI's
  * openSMILE/COVAREP audio, 3D-CNN/Facet video, GloVe text) come from recorded test samples shipped
  * in assets/replay, each replacing the previous one, and the screen says so.
@@ -84,6 +89,12 @@ class MainActivity : ComponentActivity() {
     private var replayIndex = 0
 
     @Volatile private var audioRecord: AudioRecord? = null
+
+    /** Silero VAD on ExecuTorch, opened once (worker thread); [vadProblem] says why audio stays absent without it. */
+    @Volatile private var sileroVad: SileroVad? = null
+
+    @Volatile private var vadProblem: String? = null
+    private var vadOpened = false
     private var cameraStarted = false
     private var faceDetector: FaceDetector? = null
     private val asked = HashSet<String>()
@@ -133,7 +144,7 @@ class MainActivity : ComponentActivity() {
             val (m, r) = opened
             manifest = m
             runner = r
-            live = LiveInputs(m, staleAfterMs = STALE_MS)
+            live = LiveInputs(m, staleAfterMs = STALE_MS, voiceActivity = voiceActivityFor(assets, m))
             replay = assets.replay(m.dataset)
             replayIndex = 0
             val replayed = m.modalities.filter { it.kind == ModalityKind.FEATURES }.map { it.name }
@@ -157,6 +168,38 @@ class MainActivity : ComponentActivity() {
                 )
             runOnUiThread { startGrantedCaptures() }
         }
+    }
+
+    /**
+     * A fresh [SileroFrames] over the model's audio window, running silero_vad.pte (opened on the first call),
+     * or null (with [vadProblem] set) for a model without a 16 kHz waveform modality or without the VAD.
+     */
+    private fun voiceActivityFor(
+        assets: ModelAssets,
+        m: Manifest,
+    ): SileroFrames? {
+        val waveform = m.modalities.firstOrNull { it.isWaveform } ?: return null
+        if (!vadOpened) {
+            vadOpened = true
+            try {
+                val found = assets.voiceActivity()
+                if (found == null) {
+                    vadProblem = "no voice activity detector (assets/vad/silero_vad.pte): run copy_assets.py --vad"
+                } else {
+                    sileroVad = SileroVad(found.first, found.second)
+                }
+            } catch (e: Exception) {
+                vadProblem = "voice activity detector failed to load (${e.message})"
+            }
+        }
+        val vad = sileroVad ?: return null
+        if (waveform.sampleRate != vad.manifest.sampleRate) {
+            vadProblem = "Silero VAD takes ${vad.manifest.sampleRate} Hz but ${waveform.name} is ${waveform.sampleRate} Hz"
+            return null
+        }
+        vadProblem = null
+        val frames = SileroFrames.framesInWindow(waveform.seqLen, waveform.sampleRate, vad.manifest.frame)
+        return SileroFrames(vad, frames, frame = vad.manifest.frame, context = vad.manifest.context, stateSize = vad.manifest.stateSize)
     }
 
     /** Asks for what the model needs and not yet asked; starts every capture whose permission is granted and that is not running. */
@@ -213,8 +256,9 @@ class MainActivity : ComponentActivity() {
 
     /**
      * The microphone at the waveform modality's sample rate (16 kHz mono 16-bit PCM), every read
-     * appended to the model's sliding window. A model without a waveform modality (MOSI features)
-     * gets no microphone input; the level is still shown.
+     * appended to the model's sliding window and run through Silero VAD ([LiveInputs.voiceActivity]):
+     * the window counts only with speech in it. Without the VAD the audio stays absent (the note says why).
+     * A model without a waveform modality (MOSI features) gets no microphone input; the level is still shown.
      */
     @SuppressLint("MissingPermission") // called only after CapturePlan saw RECORD_AUDIO granted
     private fun startMicrophone(m: Manifest) {
@@ -241,15 +285,33 @@ class MainActivity : ComponentActivity() {
                 val n = record.read(buffer, 0, buffer.size)
                 if (n <= 0) continue
                 val rms = kotlin.math.sqrt((0 until n).sumOf { buffer[it].toDouble() * buffer[it] } / n) / Short.MAX_VALUE
-                if (waveform != null) live?.onPcm16(waveform.name, buffer, n, now())
+                val l = live
+                val problem = vadProblem
+                val heard =
+                    try {
+                        if (waveform != null && problem == null) l?.onPcm16(waveform.name, buffer, n, now())
+                        l?.voiceActivity?.hasSpeech()
+                    } catch (e: RuntimeException) {
+                        vadProblem = "voice activity detector failed (${e.message})"
+                        null
+                    }
                 state =
                     state.copy(
                         micLevel = rms.toFloat(),
                         audioNote =
-                            if (waveform != null) {
-                                "microphone: $rate Hz PCM into a ${waveform.seqLen / rate.toDouble()} s window"
-                            } else {
-                                "microphone on; ${m.dataset} audio features are replayed"
+                            when {
+                                waveform == null -> {
+                                    "microphone on; ${m.dataset} audio features are replayed"
+                                }
+
+                                problem != null -> {
+                                    "microphone on, but $problem: audio stays absent"
+                                }
+
+                                else -> {
+                                    "microphone: $rate Hz PCM into a ${waveform.seqLen / rate.toDouble()} s window; " +
+                                        if (heard == true) "speech" else "no speech"
+                                }
                             },
                     )
             }
@@ -396,7 +458,10 @@ class MainActivity : ComponentActivity() {
         ticker.shutdown()
         camera.execute { faceDetector?.close() }
         camera.shutdown()
-        worker.execute { runner?.close() }
+        worker.execute {
+            runner?.close()
+            sileroVad?.close()
+        }
         worker.shutdown()
         super.onDestroy()
     }

@@ -3,6 +3,7 @@ package ai.emoedge.demo
 import ai.emoedge.core.Json
 import ai.emoedge.core.Manifest
 import ai.emoedge.core.RawInput
+import ai.emoedge.core.SileroManifest
 import android.content.Context
 import java.io.File
 
@@ -29,6 +30,17 @@ class ModelAssets(
         if (!path.startsWith("/")) copyOut("$path.json")
         require(manifestFile.isFile) { "${file.name}: its manifest ${manifestFile.name} is missing; copy both files" }
         return file to Manifest.parse(manifestFile.readText())
+    }
+
+    /**
+     * Silero VAD (vad/silero_vad.pte and vad/silero_vad.json, from `python -m export.silero`, copied by
+     * copy_assets.py --vad) as a file and its manifest, or null when the app was built without it.
+     */
+    fun voiceActivity(): Pair<File, SileroManifest>? {
+        val names = context.assets.list("vad") ?: emptyArray()
+        if (SileroManifest.PTE !in names || VAD_MANIFEST !in names) return null
+        val manifest = SileroManifest.parse(copyOut("vad/$VAD_MANIFEST").readText())
+        return copyOut("vad/${SileroManifest.PTE}") to manifest
     }
 
     private fun copyOut(asset: String): File {
@@ -71,6 +83,8 @@ class ModelAssets(
         }
     }
 }
+
+const val VAD_MANIFEST = "silero_vad.json"
 
 /** One recorded test sample: its label and per-modality raw features (null = absent in the recording). */
 class ReplaySample(

@@ -1,5 +1,6 @@
 package ai.emoedge.core
 
+import java.io.File
 import kotlin.math.ceil
 
 /** One call of the Silero VAD network's output: the frame's speech probability and the new LSTM state. */
@@ -31,6 +32,18 @@ class SileroManifest(
     val sha256: String?,
 ) {
     val stateSize: Int get() = stateShape.fold(1) { a, b -> a * b }
+
+    /** Refuses a .pte whose sha256 differs from the manifest's (a truncated copy, or files from two exports). */
+    fun checkArtifact(file: File) {
+        val expected = sha256 ?: return
+        val actual = file.inputStream().use { Manifest.sha256Hex(it) }
+        if (!actual.equals(expected, ignoreCase = true)) {
+            throw ManifestException(
+                "${file.name}: sha256 $actual differs from silero_vad.json's $expected; " +
+                    "copy silero_vad.pte and silero_vad.json from the same `python -m export.silero` run",
+            )
+        }
+    }
 
     companion object {
         const val PTE = "silero_vad.pte"

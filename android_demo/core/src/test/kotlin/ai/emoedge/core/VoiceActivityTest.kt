@@ -64,7 +64,12 @@ class VoiceActivityTest {
         for (case in doc["cases"].list("cases").map { it.obj("case") }.filter { "pcm" in it }) {
             val expected = case["expected"].obj("expected")
             val probs = expected["probabilities"].list("p").map { it.num("p").toFloat() }
-            val pcm = case["pcm"].obj("pcm")["data"].list("data").map { it.num("s").toInt().toShort() }.toShortArray()
+            val pcm =
+                case["pcm"]
+                    .obj("pcm")["data"]
+                    .list("data")
+                    .map { it.num("s").toInt().toShort() }
+                    .toShortArray()
             val vad = SileroFrames(Recording { probs[it] }, windowFrames = probs.size)
             val got = vad.push(Pcm.toFloat(pcm)) + vad.flush()
             assertEquals(case["name"].toString(), probs.size, got.size)
@@ -133,6 +138,13 @@ class VoiceActivityTest {
         assertEquals("ab12", s.sha256)
         val missing = assertThrows(ManifestException::class.java) { SileroManifest.parse("""{"frame": 512}""") }
         assertTrue(missing.message!!.contains("python -m export.silero"))
+        // The .pte is checked against the manifest's sha256 before it is loaded.
+        val pte = File.createTempFile("silero_vad", ".pte").apply { writeBytes(byteArrayOf(1, 2, 3)) }
+        val sha = pte.inputStream().use { Manifest.sha256Hex(it) }
+        SileroManifest(16000, 512, 64, intArrayOf(2, 1, 128), sha).checkArtifact(pte)
+        val wrong = assertThrows(ManifestException::class.java) { s.checkArtifact(pte) }
+        assertTrue(wrong.message!!.contains("same `python -m export.silero` run"))
+        pte.delete()
     }
 
     @Test
