@@ -62,6 +62,9 @@ REQUIRED = [
     "Tests/EmoEdgeCoreTests/ManifestContractTests.swift",
     "Tests/EmoEdgeCoreTests/LiveContractTests.swift",
     "Tests/EmoEdgeCoreTests/LiveUnitTests.swift",
+    "Sources/EmoEdgeCore/VoiceActivity.swift",
+    "App/Runtimes/SileroVADRuntime.swift",
+    "Tests/EmoEdgeCoreTests/VoiceActivityTests.swift",
 ]
 
 
@@ -356,3 +359,24 @@ def test_compute_units_are_the_names_executorch_core_ml_writes():
     tests = (IOS / "Tests" / "EmoEdgeCoreTests" / "AcceleratorPlanTests.swift").read_text()
     assert "needsComputeUnitOverride" in tests and '"compute_units"' in tests
 
+
+def test_the_vad_manifest_keys_are_the_ones_export_silero_writes():
+    """SileroManifest (VoiceActivity.swift) decodes only keys `python -m export.silero` writes into silero_vad.json."""
+    from export.silero import PTE_NAME, manifest
+
+    core = IOS / "Sources" / "EmoEdgeCore" / "VoiceActivity.swift"
+    written = manifest({PTE_NAME: {"status": "ok", "sha256": "0" * 64}})
+    assert swift_coding_keys(core, "SileroManifest") <= set(written)
+    assert swift_coding_keys(core, "SileroFile") <= set(written["files"][PTE_NAME])
+
+
+def test_the_app_runs_silero_vad_on_the_microphone():
+    """Issue 16: the microphone's audio counts only when Silero VAD (silero_vad.pte on ExecuTorch) hears speech.
+    Source checks (no Swift compiler here); VoiceActivityTests covers the core's framing and decision."""
+    model = (IOS / "App" / "DemoViewModel.swift").read_text()
+    runtime = (IOS / "App" / "Runtimes" / "SileroVADRuntime.swift").read_text()
+    for call in ("voiceActivity: voiceActivity(for: choice.manifest)", "SileroVADRuntime.bundled()",
+                 "SileroFrames.framesInWindow(", "try vad.run(input, state)", "self.live?.voiceActivity != nil"):
+        assert call in model, call
+    assert runtime.index("try manifest.checkArtifact(artifact)") < runtime.index("Module(filePath:")
+    assert 'try module.load("forward")' in runtime and "module.forward(" in runtime

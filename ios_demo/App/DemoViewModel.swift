@@ -12,7 +12,10 @@ import SwiftUI
 /// through a window of seq_len samples; the largest face Vision finds is cropped by the shared
 /// rule; the text field's whole text replaces the token window. A feature model (MOSI) gets
 /// replayed recorded samples, each replacing the previous one. Capture starts only after the
-/// permission answer (a first launch has none before it).
+/// permission answer (a first launch has none before it). Microphone audio counts only when Silero
+/// VAD (silero_vad.pte on ExecuTorch, `SileroVADRuntime`; framing and decision in EmoEdgeCore's
+/// `SileroFrames`) finds speech in the audio window, as the Python SDK decides it ("no speech"
+/// otherwise); without the VAD in the bundle the audio stays absent and `problems` says why.
 @MainActor
 final class DemoViewModel: ObservableObject {
     @Published var choices: [ArtifactChoice] = []
@@ -35,6 +38,12 @@ final class DemoViewModel: ObservableObject {
     private var replay: ReplayFile?
     private var replayIndex = 0
     private var live: LiveInputs?
+    /// Why microphone audio stays absent (no or a broken silero_vad.pte), nil when the VAD runs.
+    private var vadProblem: String?
+    private var vadOpened = false
+    #if canImport(ExecuTorch)
+    private var sileroVAD: SileroVADRuntime?
+    #endif
     private var latencies: [Double] = []
     private let microphone = MicrophoneCapture()
     private var microphoneAllowed = false
@@ -75,7 +84,8 @@ final class DemoViewModel: ObservableObject {
             let recognizer = try EmotionRecognizer(manifest: choice.manifest, runtime: runtime)
             self.recognizer = recognizer
             enabled = Set(choice.manifest.modalities)
-            live = try LiveInputs(modalities: choice.manifest.spec.modalities, staleAfterMs: 2000)
+            live = try LiveInputs(modalities: choice.manifest.spec.modalities, staleAfterMs: 2000,
+                                  voiceActivity: voiceActivity(for: choice.manifest))
             loadReplay(for: choice.manifest)
             latencies = []
             latency = nil
@@ -89,6 +99,43 @@ final class DemoViewModel: ObservableObject {
             recognizer = nil
             status = "Cannot load \(choice.id): \(error)"
         }
+    }
+
+    /// A fresh `SileroFrames` over the model's audio window running silero_vad.pte (opened on the first call),
+    /// or nil (with `vadProblem` set) for a model without a 16 kHz waveform modality or without the VAD.
+    private func voiceActivity(for manifest: ModelManifest) -> SileroFrames? {
+        guard let waveform = manifest.spec.modalities.first(where: { $0.kind == .waveform }) else { return nil }
+        #if canImport(ExecuTorch)
+        if !vadOpened {
+            vadOpened = true
+            do {
+                sileroVAD = try SileroVADRuntime.bundled()
+                if sileroVAD == nil {
+                    vadProblem = "no voice activity detector (App/Models/VAD/silero_vad.pte): audio stays absent (README, \"Voice activity\")"
+                }
+            } catch {
+                vadProblem = "voice activity detector failed to load (\(error)): audio stays absent"
+            }
+            if let problem = vadProblem { problems.append(problem) }
+        }
+        guard let vad = sileroVAD else { return nil }
+        guard waveform.sampleRate == vad.manifest.sampleRate else {
+            problems.append("Silero VAD takes \(vad.manifest.sampleRate) Hz but \(waveform.name) is \(waveform.sampleRate) Hz: audio stays absent")
+            return nil
+        }
+        let frames = SileroFrames.framesInWindow(seqLen: waveform.seqLen, sampleRate: waveform.sampleRate, frame: vad.manifest.frame)
+        do {
+            return try SileroFrames(network: { input, state in try vad.run(input, state) }, windowFrames: frames,
+                                    frame: vad.manifest.frame, context: vad.manifest.context, stateSize: vad.manifest.stateSize)
+        } catch {
+            vadProblem = "voice activity detector: \(error)"
+            return nil
+        }
+        #else
+        _ = waveform
+        vadProblem = "ExecuTorch is not linked, so Silero VAD cannot run: audio stays absent (README)"
+        return nil
+        #endif
     }
 
     func toggle(_ modality: String) {
@@ -194,7 +241,9 @@ final class DemoViewModel: ObservableObject {
             guard let name = waveform?.name else { return }
             let now = Self.nowMs()
             Task { @MainActor in
-                do { try self?.live?.onPcm(name, samples, timestampMs: now) } catch { self?.status = String(describing: error) }
+                // Without the VAD the audio is never fed: it stays absent, as `problems` says.
+                guard let self = self, self.live?.voiceActivity != nil else { return }
+                do { try self.live?.onPcm(name, samples, timestampMs: now) } catch { self.status = String(describing: error) }
             }
         }
         do {

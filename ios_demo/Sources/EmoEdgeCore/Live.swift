@@ -50,15 +50,29 @@ public struct LiveText {
 /// field's text and a replayed recorded sample each *replace* their modality's window (a new whole
 /// input, never spliced onto the previous one); a switched-off, stale, faceless or empty input is
 /// absent through the presence mask, and `snapshot` says why (the Kotlin core's `LiveInputs`).
+///
+/// With a `voiceActivity` (Silero VAD on the phone, `SileroFrames`), every PCM push also goes through it
+/// and the waveform window is present only when `VoiceActivityRule` finds speech in it ("no speech"
+/// otherwise), as sdk/live_inputs.py decides it; without one, audio counts whenever the microphone delivers.
 public struct LiveInputs {
+    /// The absent reason of a waveform window in which the voice-activity rule found no speech.
+    public static let noSpeech = "no speech"
+
     public let modalities: [ModalitySpec]
     private var windows: ModalityWindows
     public private(set) var enabled: Set<String>
+    public private(set) var voiceActivity: SileroFrames?
     private var reasons: [String: String] = [:]
     private var texts: [String: LiveText] = [:]
 
-    public init(modalities: [ModalitySpec], staleAfterMs: Double? = 2000) throws {
+    public init(modalities: [ModalitySpec], staleAfterMs: Double? = 2000, voiceActivity: SileroFrames? = nil) throws {
+        let rates = modalities.filter { $0.kind == .waveform }.map(\.sampleRate)
+        if voiceActivity != nil, rates.contains(where: { $0 != SileroFrames.sampleRate }) {
+            throw InputError(.invalidInput, "Silero VAD takes \(SileroFrames.sampleRate) Hz PCM but the waveform modality "
+                + "records at \(rates) Hz: export the model at 16 kHz or run without voice activity")
+        }
         self.modalities = modalities
+        self.voiceActivity = voiceActivity
         windows = try ModalityWindows(modalities: modalities, staleAfterMs: staleAfterMs)
         enabled = Set(modalities.map(\.name))
         for modality in modalities where modality.kind == .tokens {
@@ -75,10 +89,11 @@ public struct LiveInputs {
 
     /// The on/off switch: off empties the window at once (absent, not zeros).
     public mutating func setEnabled(_ modality: String, _ on: Bool) throws {
-        _ = try spec(modality)
+        let spec = try spec(modality)
         if on { enabled.insert(modality) } else {
             enabled.remove(modality)
             windows.clear(modality)
+            if spec.kind == .waveform { voiceActivity?.reset() }
         }
     }
 
@@ -89,6 +104,7 @@ public struct LiveInputs {
         }
         guard enabled.contains(modality), !samples.isEmpty else { return }
         try windows.add(modality, .floats(samples), timestampMs: timestampMs)
+        try voiceActivity?.push(samples)
         reasons[modality] = nil
     }
 
@@ -156,10 +172,13 @@ public struct LiveInputs {
         var inputs: [String: ModalityInput] = [:]
         var absent: [String: String] = [:]
         for modality in modalities {
-            if enabled.contains(modality.name), let input = current[modality.name] {
+            let noSpeech = modality.kind == .waveform && current[modality.name] != nil && voiceActivity?.hasSpeech == false
+            if enabled.contains(modality.name), !noSpeech, let input = current[modality.name] {
                 inputs[modality.name] = input
             } else if !enabled.contains(modality.name) {
                 absent[modality.name] = "switched off"
+            } else if noSpeech {
+                absent[modality.name] = Self.noSpeech
             } else {
                 absent[modality.name] = reasons[modality.name] ?? "no recent input"
             }
