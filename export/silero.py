@@ -273,7 +273,7 @@ def latency_ms(step, repeats: int = 200) -> float:
 
 def manifest(files: dict[str, dict]) -> dict:
     return {
-        "model": "Silero VAD v5, 16 kHz (github.com/snakers4/silero-vad)",
+        "model": f"Silero VAD (v5 network), 16 kHz, weights of silero-vad {wheel_version()} (github.com/snakers4/silero-vad)",
         "licence": LICENCE,
         "source": {"package": "silero-vad", "version": wheel_version(),
                    "weights": f"silero_vad/data/{JIT_FILE if WEIGHTS_FROM == 'jit' else WEIGHTS_FILE}",
