@@ -546,11 +546,11 @@ def train_live(data: LiveData, out: Path | None, config, progress: bool = True, 
 
     `encoders_from` ({modality: run dir}) starts those encoders from single-modality models
     (stage-wise training, sdk.encoder_init), frozen with `freeze_encoders` (True: all of them; or a set of
-    names, the other copied encoders then fine-tune with the fusion layers). With `config.distill > 0` those
-    single-modality models also teach the one-modality rows (sdk.encoder_init.ModalityTeachers).
+    names, the other copied encoders then fine-tune with the fusion layers). With `config.distill > 0` the
+    frozen encoders' single-modality models also teach their one-modality rows (sdk.encoder_init.ModalityTeachers).
     Returns (model, metrics); `train_seconds` counts fit alone (data loading and evaluation excluded).
     """
-    from sdk.encoder_init import EncoderInitError, ModalityTeachers, copy_encoders
+    from sdk.encoder_init import EncoderInitError, ModalityTeachers, copy_encoders, frozen_names
 
     from sdk.checkpoint import save_checkpoint, write_json
     from sdk.metrics import confusion
@@ -565,11 +565,13 @@ def train_live(data: LiveData, out: Path | None, config, progress: bool = True, 
     model = build_model(spec)
     initialised = copy_encoders(model, encoders_from or {}, freeze=freeze_encoders)
     teacher = None
-    if config.distill > 0:
-        if not encoders_from:
-            raise EncoderInitError("--distill on the live set distils the single-modality models given by "
-                                   "--encoders-from (audio=RUN,video=RUN,text=RUN); add it, or drop --distill")
-        teacher = ModalityTeachers(encoders_from, model)
+    if config.distill > 0:  # the frozen encoders' own models teach; a fine-tuned encoder is meant to outgrow its
+        frozen = frozen_names(freeze_encoders, encoders_from or {})
+        if not frozen:
+            raise EncoderInitError("--distill on the live set distils the single-modality models of the frozen "
+                                   "encoders: add --encoders-from audio=RUN,video=RUN,text=RUN --freeze-encoders, "
+                                   "or drop --distill")
+        teacher = ModalityTeachers({name: encoders_from[name] for name in frozen}, model)
     splits = {"train": data.splits["train"], "val": data.splits["val"]}
     if progress:
         print(f"live: modalities {data.modality_names}; {len(splits['train'])} training rows per epoch (re-paired "
