@@ -318,6 +318,7 @@ def export_all(out: Path, litert: bool = True, tolerance: float = 1e-4, log=prin
         worst = max(diff.values())
         log(f"{name}: exported in {seconds:.1f} s, {path.stat().st_size} bytes, max |dp| vs ONNX {worst:.2e}")
         if worst > tolerance:
+            path.unlink(missing_ok=True)  # nothing that failed its check is left to ship
             raise ValueError(f"{name} differs from the ONNX Silero model by {worst:.2e} > {tolerance:.0e} "
                              f"(per clip: {diff}); do not ship it")
         files[name] = {"status": "ok", "sha256": sha256_file(path), "size_bytes": path.stat().st_size,
