@@ -49,6 +49,23 @@ def qnn_unavailable() -> str:
             "Qualcomm backend scripts with the manifest of the XNNPACK export")
 
 
+def coreml_compute_units(value: str | None, delegates: list[str]) -> str:
+    """The --coreml-compute-units value checked against the choices (default ExecuTorch's, "all");
+    it must come with --delegates coreml, the only artifact it changes."""
+    from export.executorch import COREML_COMPUTE_UNITS, check_coreml_compute_units
+
+    if value is None:
+        return COREML_COMPUTE_UNITS[0]
+    units = value.strip().lower()
+    try:
+        check_coreml_compute_units(units)
+    except ValueError:
+        raise ValueError(f"--coreml-compute-units {value!r}: choose from {', '.join(COREML_COMPUTE_UNITS)}") from None
+    if "coreml" not in delegates:
+        raise ValueError("--coreml-compute-units sets the Core ML .pte's compute units: add --delegates coreml")
+    return units
+
+
 class _UsageError(ValueError):
     """Bad input found after the staging directory exists (exit 2, nothing committed)."""
 
@@ -65,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-metric", type=float, help="exit 1 when any artifact's test accuracy is below this")
     parser.add_argument("--max-test-samples", type=int, help="verify on the first N test samples only (quick runs)")
     parser.add_argument("--delegates", default="", help="also try these ExecuTorch partitioners: coreml,vulkan (qnn: says what it needs)")
+    parser.add_argument("--coreml-compute-units", metavar="UNITS",
+                        help="with --delegates coreml: the compute units the Core ML .pte is lowered for, "
+                             "one of all (default, ExecuTorch's), cpu_and_gpu, cpu_and_ne, cpu_only; "
+                             "recorded in its manifest as notes.delegation.compute_units")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -76,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         delegates = parse_list(args.delegates, ("coreml", "vulkan", "qnn"), "delegate") if args.delegates else []
         if "qnn" in delegates:
             raise ValueError(qnn_unavailable())
+        compute_units = coreml_compute_units(args.coreml_compute_units, delegates)
         from sdk.atomic import check_output_dir, staged_dir
 
         out = check_output_dir(Path(args.out), ours=(DIST_MARKER,))  # before any training or export
@@ -99,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             report = run(model, splits, formats, precisions, stage, args.calibration, progress=not args.quiet,
                          max_test_samples=args.max_test_samples)
             if delegates:
-                report["other_delegates"] = export_other_delegates(model, splits, stage, delegates)
+                report["other_delegates"] = export_other_delegates(model, splits, stage, delegates,
+                                                                   coreml_compute_units=compute_units)
             report["command"] = "python -m export " + " ".join(sys.argv[1:] if argv is None else argv)
             shown = "trained/model.pt" if args.checkpoint is None else str(checkpoint)
             report["checkpoint"] = {"path": shown, "sha256": checkpoint_sha}

@@ -197,6 +197,37 @@ def load(path, threads: int = 1):
     return load_runner("executorch", path, threads)
 
 
+#: Core ML compute units, as ExecuTorch's Core ML backend writes its `compute_units` compile spec
+#: (coremltools' `ComputeUnit` names in lower case) and as the iOS core reads them from the manifest
+#: (ios_demo/Sources/EmoEdgeCore/Accelerator.swift, `ComputeUnits`). The first is ExecuTorch's default.
+COREML_COMPUTE_UNITS = ("all", "cpu_and_gpu", "cpu_and_ne", "cpu_only")
+
+#: Core ML's compute precision with ExecuTorch's default compile specs: an "fp32" Core ML .pte computes in fp16.
+COREML_COMPUTE_PRECISION = "float16"
+
+
+def check_coreml_compute_units(units: str) -> str:
+    """`units` if it is one of COREML_COMPUTE_UNITS, else a ValueError naming the choices."""
+    if units not in COREML_COMPUTE_UNITS:
+        raise ValueError(f"Core ML compute units {units!r} are not one of {', '.join(COREML_COMPUTE_UNITS)} "
+                         "(coremltools ComputeUnit names: all = CPU, GPU and Neural Engine; cpu_and_ne = CPU and "
+                         "Neural Engine; cpu_and_gpu; cpu_only)")
+    return units
+
+
+def coreml_partitioner(compute_units: str = COREML_COMPUTE_UNITS[0]):
+    """A CoreMLPartitioner whose compile specs fix the compute units the .pte asks Core ML for
+    (`CoreMLBackend.generate_compile_specs(compute_unit=...)`; the other specs keep ExecuTorch's defaults:
+    fp16 compute precision, no minimum deployment target)."""
+    check_coreml_compute_units(compute_units)
+    import coremltools as ct
+    from executorch.backends.apple.coreml.compiler import CoreMLBackend
+    from executorch.backends.apple.coreml.partition import CoreMLPartitioner
+
+    unit = ct.ComputeUnit[compute_units.upper()]
+    return CoreMLPartitioner(compile_specs=CoreMLBackend.generate_compile_specs(compute_unit=unit))
+
+
 def other_partitioners() -> dict:
     """Core ML and Vulkan partitioners, for the attempts the report records."""
     found = {}

@@ -175,14 +175,18 @@ def summary_checks(artifacts: list[dict]) -> list[dict]:
     return checks
 
 
-def export_other_delegates(model, splits: dict, out: Path, names=("coreml", "vulkan")) -> dict:
+def export_other_delegates(model, splits: dict, out: Path, names=("coreml", "vulkan"),
+                           coreml_compute_units: str = "all") -> dict:
     """Core ML- and Vulkan-delegated `.pte` files, where those partitioners lower here.
 
     They are not verified: the ExecuTorch runner on this Linux host has neither a Core ML
     nor a Vulkan backend, so the report records the delegation and why no parity.
+    The Core ML `.pte` is lowered for `coreml_compute_units` (a compile spec inside the file);
+    its manifest records them as `notes.delegation.compute_units`, which the iOS app reads.
     """
     from export import executorch
 
+    executorch.check_coreml_compute_units(coreml_compute_units)
     model = fold_batch_norms(fold_generated_kernels(model))
     example = calibration_samples(splits["train"], 1)[0]
     partitioners = executorch.other_partitioners()
@@ -194,8 +198,12 @@ def export_other_delegates(model, splits: dict, out: Path, names=("coreml", "vul
             continue
         path = out / "executorch" / f"model_fp32_{name}.pte"
         try:
+            partitioner = executorch.coreml_partitioner(coreml_compute_units) if name == "coreml" else found()
             with torch.no_grad():
-                notes = executorch.export(model, example, path, partitioner=found())
+                notes = executorch.export(model, example, path, partitioner=partitioner)
+            if name == "coreml":
+                notes["delegation"]["compute_units"] = coreml_compute_units
+                notes["delegation"]["compute_precision"] = executorch.COREML_COMPUTE_PRECISION
             manifest = build_manifest(model.spec, f"executorch-{name}", "fp32", path, notes=notes,
                                       tools=executorch.tool_versions())
             finalize(manifest, path)

@@ -353,3 +353,58 @@ def test_onnx_dynamic_int8_keeps_a_weight_shared_by_several_gemms(tmp_path, monk
     assert any(n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for n in onnx.load(str(tmp_path / "int8.onnx")).graph.node)
     quantized = run(tmp_path / "int8.onnx")
     assert np.abs(quantized - expected).max() < 0.05 * np.abs(expected).max()
+
+
+# ------------------------------------------------------------------ Core ML compute units (issue 18)
+def test_coreml_compute_units_are_spelled_as_executorch_and_the_ios_app_spell_them():
+    """export.executorch.COREML_COMPUTE_UNITS are coremltools' ComputeUnit names in lower case (the values of
+    ExecuTorch's `compute_units` compile spec) and the raw values of the iOS core's ComputeUnits enum."""
+    import re
+    from pathlib import Path
+
+    from export.executorch import COREML_COMPUTE_UNITS
+
+    swift = (Path(__file__).resolve().parent.parent / "ios_demo" / "Sources" / "EmoEdgeCore" / "Accelerator.swift").read_text()
+    enum = swift[swift.index("public enum ComputeUnits"):]
+    enum = enum[:enum.index("}")]
+    assert set(re.findall(r'case \w+ = "([a-z_]+)"', enum)) == set(COREML_COMPUTE_UNITS)
+    assert COREML_COMPUTE_UNITS[0] == "all"  # ExecuTorch's default, and the iOS core's for a manifest without units
+    ct = pytest.importorskip("coremltools")
+    assert {u.name.lower() for u in ct.ComputeUnit} == set(COREML_COMPUTE_UNITS)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--delegates", "coreml", "--coreml-compute-units", "gpu"], "choose from all, cpu_and_gpu, cpu_and_ne, cpu_only"),
+    (["--coreml-compute-units", "cpu_and_ne"], "add --delegates coreml"),
+])
+def test_cli_refuses_bad_coreml_compute_units_before_exporting(tmp_path, capsys, argv, message):
+    from export.__main__ import main
+
+    assert main([*argv, "--out", str(tmp_path / "dist")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "dist").exists()  # refused before any training or export
+
+
+def test_coreml_pte_is_lowered_for_the_chosen_compute_units_and_its_manifest_says_so(tiny_model, tmp_path):
+    """A real Core ML lowering of the tiny model (about 15 s here): the compute units go into the .pte as
+    ExecuTorch's `compute_units` compile spec and into the manifest as notes.delegation.compute_units."""
+    pytest.importorskip("coremltools")
+    from export import executorch
+    from export.pipeline import export_other_delegates
+
+    with pytest.raises(ValueError, match="not one of all, cpu_and_gpu, cpu_and_ne, cpu_only"):
+        executorch.coreml_partitioner("neural_engine")
+    results = export_other_delegates(tiny_model, tiny_splits(tiny_model.spec), tmp_path, names=("coreml",),
+                                     coreml_compute_units="cpu_and_ne")
+    result = results["coreml"]
+    assert result["status"] == "exported_unverified", result
+    path = tmp_path / result["path"]
+    check_artifact(path)
+    manifest = json.loads(sidecar_path(path).read_text())
+    assert manifest["format"] == "executorch-coreml"
+    delegation = manifest["notes"]["delegation"]
+    assert delegation["compute_units"] == "cpu_and_ne" and delegation["compute_precision"] == "float16"
+    assert delegation["backends"] == {"CoreMLBackend": 1} and delegation["delegated_fraction"] == 1.0
+    data = path.read_bytes()
+    assert b"CoreMLBackend" in data and b"compute_units" in data
+    assert b"cpu_and_ne" in data and b"cpu_only" not in data

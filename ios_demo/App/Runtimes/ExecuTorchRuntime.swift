@@ -26,7 +26,8 @@ final class ExecuTorchRuntime: InferenceRuntime {
                 "\(artifact.lastPathComponent) was exported for Core ML compute units "
                     + "\(plan.exportedComputeUnits?.rawValue ?? "all"); \(plan.computeUnits?.rawValue ?? "") needs ExecuTorch's "
                     + "load-time backend option CoreMLBackend/compute_unit, which this app does not pass yet: "
-                    + "re-export with that compute unit (ios_demo/README.md) or choose the exported one")
+                    + "re-export for them (`python -m export --delegates coreml --coreml-compute-units "
+                    + "\(plan.computeUnits?.rawValue ?? "all")`, ios_demo/README.md) or choose the exported ones")
         }
         module = Module(filePath: artifact.path)
         // Load the program and prepare "forward" (backend init, Core ML compilation)
