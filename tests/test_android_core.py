@@ -105,8 +105,14 @@ def test_the_executorch_layer_compiled_against_the_real_api(build):
                  "org/pytorch/executorch/Module.loadMethod", "ai/emoedge/core/ExecuTorchStatus.check",
                  "ai/emoedge/core/PackedInputs.typedFor", "ai/emoedge/core/AcceleratorPlan.decide"):
         assert call in listing, call
-    # The plan (which .pte runs where: XNNPACK, Vulkan; QNN and Core ML refused) is decided before loading.
+    # The plan (which .pte runs where: XNNPACK, Vulkan; QNN and Core ML refused) is decided before loading,
+    # with the runtime's registered backends (a Vulkan .pte on an AAR without Vulkan is refused with the fix).
     assert listing.index("ai/emoedge/core/AcceleratorPlan.decide") < listing.index("org/pytorch/executorch/Module.load")
+    runner = subprocess.run(["javap", "-c", "-p", "-cp", f"{classes_dir}:{EXECUTORCH_JAR}:{STDLIB}",
+                             str(compiled.with_name("ExecuTorchRunner$Companion.class"))],
+                            capture_output=True, text=True, timeout=60).stdout
+    assert "org/pytorch/executorch/ExecuTorchRuntime.getRegisteredBackends" in runner
+    assert "registeredBackends" in listing
     # loadMethod's status is checked after the call (a failed load is reported at open time, issue 16).
     assert listing.index("org/pytorch/executorch/Module.loadMethod") < listing.index("ai/emoedge/core/ExecuTorchStatus.check")
     source = EXECUTORCH_LAYER.read_text()
@@ -164,6 +170,32 @@ def test_the_app_ships_the_executorch_release_that_exports():
         f"{pinned.group(1)}: set executorchVersion={pinned.group(1)} in android_demo/gradle.properties")
     build_file = (DEMO / "app" / "build.gradle.kts").read_text()
     assert 'implementation("org.pytorch:executorch-android:$executorchVersion")' in build_file
+
+
+def test_the_gradle_build_takes_a_local_executorch_aar_from_its_property():
+    """-Pemoedge.executorchAar=/path/to/executorch.aar (e.g. an AAR built with Vulkan) replaces the Maven
+    executorch-android dependency, a missing file stops the build with the fix, fbjni and soloader (which a local
+    AAR's missing POM would not bring) are declared either way, and gradle.properties and the README document it."""
+    build_file = (DEMO / "app" / "build.gradle.kts").read_text()
+    assert 'findProperty("emoedge.executorchAar")' in build_file
+    choice = re.search(r"if \(executorchAar != null\) \{\s*implementation\(files\(executorchAar\)\)[^\n]*\n"
+                       r'\s*\} else \{\s*implementation\("org\.pytorch:executorch-android:\$executorchVersion"\)\s*\}',
+                       build_file)
+    assert choice, "the dependencies block must take files(executorchAar) when the property is set, else the Maven AAR"
+    assert build_file.count("org.pytorch:executorch-android:$executorchVersion\")") == 1  # only in the else branch
+    assert "if (!aar.isFile)" in build_file and "throw GradleException(" in build_file
+    deps = build_file[build_file.index("dependencies {"):]
+    outside = deps[deps.index("implementation(\"org.pytorch:executorch-android:$executorchVersion\")"):]
+    outside = outside[outside.index("}") + 1:]  # after the if/else: unconditional
+    for dep in ('implementation("com.facebook.soloader:soloader:0.10.5")', 'implementation("com.facebook.fbjni:fbjni:0.7.0")'):
+        assert dep in outside, dep
+    assert "# emoedge.executorchAar=" in (DEMO / "gradle.properties").read_text()
+    readme = (DEMO / "README.md").read_text()
+    for text in ("-Pemoedge.executorchAar=", "EXECUTORCH_BUILD_VULKAN=ON", "bash scripts/build_android_library.sh"):
+        assert text in readme, text
+    # The runtime-side refusal names the same property and build (AcceleratorTest checks the message).
+    core = (DEMO / "core" / "src" / "main" / "kotlin" / "ai" / "emoedge" / "core" / "Accelerator.kt").read_text()
+    assert "-Pemoedge.executorchAar=" in core and "EXECUTORCH_BUILD_VULKAN=ON" in core
 
 
 def test_the_app_wires_the_fixed_core_paths():

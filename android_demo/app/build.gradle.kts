@@ -9,6 +9,24 @@ val litertVersion: String by project
 val onnxruntimeVersion: String by project
 val mediapipeVersion: String by project
 
+// The ExecuTorch runtime: the Maven AAR org.pytorch:executorch-android:$executorchVersion (XNNPACK only) unless
+// `-Pemoedge.executorchAar=/path/to/executorch.aar` (or that line in gradle.properties) names a local AAR, e.g.
+// one built from ExecuTorch's sources with the Vulkan backend for the Vulkan .pte (README.md step 7).
+// A relative path is taken from android_demo/.
+val executorchAar: File? =
+    (findProperty("emoedge.executorchAar") as String?)?.trim()?.takeIf { it.isNotEmpty() }?.let { path ->
+        rootProject.file(path).also { aar ->
+            if (!aar.isFile) {
+                throw GradleException(
+                    "-Pemoedge.executorchAar=$path: no file at ${aar.absolutePath}. Build it in an ExecuTorch " +
+                        "v$executorchVersion checkout with `EXECUTORCH_BUILD_VULKAN=ON ANDROID_ABIS=arm64-v8a " +
+                        "BUILD_AAR_DIR=\$PWD/aar bash scripts/build_android_library.sh` (android_demo/README.md step 7), " +
+                        "or drop the property to use org.pytorch:executorch-android:$executorchVersion from Maven",
+                )
+            }
+        }
+    }
+
 android {
     namespace = "ai.emoedge.demo"
     compileSdk = 35 // SystemHealthManager.getPowerMonitorReadings (BenchmarkActivity, behind SDK_INT checks)
@@ -53,11 +71,16 @@ dependencies {
     implementation(project(":core"))
 
     // Runtimes: ExecuTorch by default, LiteRT and ONNX Runtime switchable on screen / by --es runtime.
-    implementation("org.pytorch:executorch-android:$executorchVersion")
+    if (executorchAar != null) {
+        implementation(files(executorchAar)) // -Pemoedge.executorchAar: a local AAR (e.g. with Vulkan) in place of Maven's
+    } else {
+        implementation("org.pytorch:executorch-android:$executorchVersion")
+    }
     implementation("com.google.ai.edge.litert:litert:$litertVersion")
     implementation("com.google.ai.edge.litert:litert-gpu:$litertVersion") // CompiledModel's GPU accelerator
     implementation("com.microsoft.onnxruntime:onnxruntime-android:$onnxruntimeVersion")
-    // executorch-android's native code needs these at runtime
+    // executorch-android's Java/JNI layer needs these at runtime; a local AAR has no POM to bring them, so they are
+    // declared for both (ExecuTorch's executorch_android/build.gradle: fbjni 0.7.0, soloader's nativeloader 0.10.5)
     implementation("com.facebook.soloader:soloader:0.10.5")
     implementation("com.facebook.fbjni:fbjni:0.7.0") // what executorch-android 1.5.1 depends on
 

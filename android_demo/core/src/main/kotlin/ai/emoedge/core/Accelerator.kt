@@ -69,8 +69,10 @@ class RuntimePlan(
  *
  * - ExecuTorch: the delegate is inside the `.pte` (chosen at export). `executorch` is XNNPACK (CPU);
  *   `executorch-vulkan` (`python -m export --delegates vulkan`) is the Vulkan GPU delegate and needs an
- *   executorch-android build with the Vulkan backend. The NPU route is Qualcomm's QNN `.pte`, which needs
- *   the QNN SDK at export: refused with that reason. `executorch-coreml` is for iOS.
+ *   executorch-android build with the Vulkan backend: when the runtime's registered backends are known
+ *   (`ExecuTorchRuntime.getRegisteredBackends`) and lack `VulkanBackend`, it is refused with [VULKAN_RUNTIME_FIX].
+ *   The NPU route is Qualcomm's QNN `.pte`, which needs the QNN SDK at export: refused with that reason.
+ *   `executorch-coreml` is for iOS.
  * - LiteRT: one `.tflite` for every accelerator; CPU keeps the Interpreter (XNNPACK), GPU and NPU go
  *   through CompiledModel with `Accelerator.GPU` / `Accelerator.NPU`.
  * - ONNX Runtime: one `.onnx`; CPU is the default CPUExecutionProvider, GPU is NNAPI with its CPU
@@ -83,6 +85,17 @@ object AcceleratorPlan {
             "(QNN_SDK_ROOT), which this project cannot install; `python -m export --delegates qnn` says what is " +
             "missing. See README, \"Measure on your phone\"; on a Qualcomm phone use the LiteRT NPU or ONNX QNN path instead"
 
+    /**
+     * How to get an ExecuTorch runtime with the Vulkan backend (android_demo/README.md step 7): the Maven
+     * `org.pytorch:executorch-android` AAR registers XNNPACK only, so the AAR is built from ExecuTorch's sources
+     * with `EXECUTORCH_BUILD_VULKAN=ON` and the app is built with it through the `emoedge.executorchAar` property.
+     */
+    const val VULKAN_RUNTIME_FIX =
+        "build the ExecuTorch AAR with the Vulkan backend from an ExecuTorch checkout at the app's executorchVersion " +
+            "(Android NDK in ANDROID_NDK, the Vulkan SDK's glslc on PATH): `EXECUTORCH_BUILD_VULKAN=ON ANDROID_ABIS=arm64-v8a " +
+            "BUILD_AAR_DIR=\$PWD/aar bash scripts/build_android_library.sh`, then build this app with it: " +
+            "`./gradlew :app:installDebug -Pemoedge.executorchAar=/path/to/aar/executorch.aar` (android_demo/README.md, step 7)"
+
     /** The accelerator a manifest's artifact is built for when the caller does not choose one. */
     fun defaultFor(manifest: Manifest): Accelerator =
         when (manifest.format) {
@@ -91,9 +104,15 @@ object AcceleratorPlan {
             else -> Accelerator.CPU
         }
 
+    /**
+     * The plan for [manifest] on [requested] (null: what the artifact is built for). [registeredBackends] are the
+     * ExecuTorch runtime's registered backends when the caller knows them (`ExecuTorchRuntime.getRegisteredBackends`);
+     * null skips that check, and a `.pte` whose delegate is missing then fails at load time instead.
+     */
     fun decide(
         manifest: Manifest,
         requested: Accelerator? = null,
+        registeredBackends: Collection<String>? = null,
     ): RuntimePlan {
         val accelerator = requested ?: defaultFor(manifest)
         val name = manifest.artifact
@@ -103,7 +122,7 @@ object AcceleratorPlan {
             }
 
             "executorch-vulkan" -> {
-                vulkan(manifest, accelerator, name)
+                vulkan(manifest, accelerator, name, registeredBackends)
             }
 
             "executorch-qnn" -> {
@@ -171,6 +190,7 @@ object AcceleratorPlan {
         manifest: Manifest,
         accelerator: Accelerator,
         name: String,
+        registeredBackends: Collection<String>?,
     ): RuntimePlan {
         if (accelerator != Accelerator.GPU) {
             throw AcceleratorException(
@@ -178,12 +198,19 @@ object AcceleratorPlan {
                     "use model_fp32.pte (XNNPACK)",
             )
         }
+        if (registeredBackends != null && "VulkanBackend" !in registeredBackends) {
+            val found = registeredBackends.joinToString().ifEmpty { "none" }
+            throw AcceleratorException(
+                "$name is lowered to Vulkan, but this app's ExecuTorch runtime has no Vulkan backend (registered: $found; " +
+                    "the Maven org.pytorch:executorch-android AAR has XNNPACK only): $VULKAN_RUNTIME_FIX",
+            )
+        }
         return RuntimePlan(
             "executorch",
             accelerator,
             "VulkanBackend",
             fraction(manifest, "VulkanBackend"),
-            "ExecuTorch .pte lowered to Vulkan: needs an executorch-android build with the Vulkan backend",
+            "ExecuTorch .pte lowered to Vulkan: needs an executorch-android build with the Vulkan backend; $VULKAN_RUNTIME_FIX",
         )
     }
 

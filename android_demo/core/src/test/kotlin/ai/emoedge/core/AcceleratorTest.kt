@@ -64,6 +64,39 @@ class AcceleratorTest {
     }
 
     @Test
+    fun aVulkanPteOnARuntimeWithoutVulkanNamesTheAarPropertyAndTheBuild() {
+        val m = manifest("executorch-vulkan", mapOf("VulkanBackend" to 3), 0.9989)
+        val e =
+            assertThrows(AcceleratorException::class.java) {
+                AcceleratorPlan.decide(m, registeredBackends = listOf("XnnpackBackend"))
+            }
+        val message = e.message!!
+        for (part in listOf(
+            "model_fp32_vulkan.pte is lowered to Vulkan",
+            "registered: XnnpackBackend",
+            "EXECUTORCH_BUILD_VULKAN=ON",
+            "bash scripts/build_android_library.sh",
+            "-Pemoedge.executorchAar=",
+            "android_demo/README.md",
+        )) {
+            assertTrue("'$part' not in: $message", message.contains(part))
+        }
+        assertTrue(
+            assertThrows(AcceleratorException::class.java) {
+                AcceleratorPlan.decide(m, Accelerator.GPU, emptyList())
+            }.message!!.contains("registered: none"),
+        )
+        // A runtime built with Vulkan, or one that cannot list its backends: accepted; the load-failure hint names the fix.
+        for (registered in listOf(listOf("XnnpackBackend", "VulkanBackend"), null)) {
+            val plan = AcceleratorPlan.decide(m, registeredBackends = registered)
+            assertEquals("VulkanBackend", plan.delegate)
+            assertTrue(plan.note, plan.note.contains("-Pemoedge.executorchAar="))
+        }
+        // The registered backends decide nothing for the other formats.
+        assertEquals("XnnpackBackend", AcceleratorPlan.decide(manifest("executorch"), registeredBackends = emptyList()).delegate)
+    }
+
+    @Test
     fun theXnnpackPteOnTheGpuPointsToTheVulkanExport() {
         val e = assertThrows(AcceleratorException::class.java) { AcceleratorPlan.decide(manifest("executorch"), Accelerator.GPU) }
         assertTrue(e.message, e.message!!.contains("--delegates vulkan"))

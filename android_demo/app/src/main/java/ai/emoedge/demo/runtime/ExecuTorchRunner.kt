@@ -9,6 +9,7 @@ import ai.emoedge.core.ModelOutputs
 import ai.emoedge.core.ModelRunner
 import ai.emoedge.core.PackedInputs
 import org.pytorch.executorch.EValue
+import org.pytorch.executorch.ExecuTorchRuntime
 import org.pytorch.executorch.Module
 import org.pytorch.executorch.Tensor
 import java.io.File
@@ -26,7 +27,9 @@ import java.io.File
  *
  * Which `.pte` runs where is core [AcceleratorPlan]'s decision (JUnit-tested): `executorch` (XNNPACK, cpu) and
  * `executorch-vulkan` (Vulkan, gpu) manifests are accepted; a QNN or Core ML `.pte`, or a cpu/gpu/npu choice
- * the file was not lowered for, is refused before loading with the reason and the fix. [delegatedFraction]
+ * the file was not lowered for, is refused before loading with the reason and the fix; so is a Vulkan `.pte` when
+ * the native library's registered backends (`ExecuTorchRuntime.getRegisteredBackends`) lack Vulkan (the Maven
+ * AAR: the message names the Vulkan AAR build and `-Pemoedge.executorchAar`). [delegatedFraction]
  * is the export's share of the graph for the backend that actually loaded (null if that is not the planned one).
  */
 class ExecuTorchRunner(
@@ -44,7 +47,7 @@ class ExecuTorchRunner(
     private val module: Module
 
     init {
-        val plan = AcceleratorPlan.decide(manifest, requested)
+        val plan = AcceleratorPlan.decide(manifest, requested, registeredBackends())
         require(plan.runtime == "executorch") { "${artifact.name}: manifest format ${manifest.format} is not an ExecuTorch .pte" }
         accelerator = plan.accelerator.json
         val backendHint = if (plan.delegate == "XnnpackBackend") "" else " (${plan.note})"
@@ -106,5 +109,17 @@ class ExecuTorchRunner(
 
     override fun close() {
         module.destroy()
+    }
+
+    private companion object {
+        /** The backends the ExecuTorch native library registered, or null where it cannot say (an older AAR). */
+        fun registeredBackends(): List<String>? =
+            try {
+                ExecuTorchRuntime.getRegisteredBackends().toList()
+            } catch (e: LinkageError) {
+                null
+            } catch (e: RuntimeException) {
+                null
+            }
     }
 }
