@@ -296,7 +296,10 @@ def max_difference(a, b) -> float:
 
 def test_live_widths_have_spec_keys_with_todays_defaults():
     """Every new group has a width key; without keys the network is today's (same state-dict shapes as
-    a checkpoint saved before per-block keys existed: the hash was taken with that code)."""
+    a checkpoint saved before per-block keys existed: the hash was taken with that code). The log-mel
+    front end's fixed buffers are left out: they are rebuilt from the spec on load (sdk.frontend), and
+    their layout changed with the block-GEMM front end (the learned shapes' hash is the same before and
+    after that change)."""
     import dataclasses
     import hashlib
 
@@ -304,10 +307,11 @@ def test_live_widths_have_spec_keys_with_todays_defaults():
     from tests.test_live_model import tiny_live_spec
 
     spec = ModelSpec.from_json(tiny_live_spec().to_json())
-    before = {"face": "a405ee153926d6df", "mel2d": "b79067f5fbb954cc"}
+    before = {"face": "9ba9d19462ecf5df", "mel2d": "06fce9160a51d80b"}
     for name, audio in (("face", spec.modalities[0]), ("mel2d", dataclasses.replace(spec.modalities[0], encoder="mel2d"))):
         model = live_model(dataclasses.replace(spec, modalities=[audio, *spec.modalities[1:]]))
-        lines = "\n".join(f"{k}:{tuple(v.shape)}" for k, v in sorted(model.state_dict().items()))
+        lines = "\n".join(f"{k}:{tuple(v.shape)}" for k, v in sorted(model.state_dict().items())
+                          if ".frontend." not in k)
         assert hashlib.sha256(lines.encode()).hexdigest()[:16] == before[name], name
     widths = current_widths(live_model(live_prune_spec()))
     assert [widths[f"video.face{i}"] for i in range(7)] == [4, 8, 8, 16, 16, 32, 32]
