@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -46,6 +45,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+from sdk.vad import VADUnavailableError, wheel_file
 
 SAMPLE_RATE = 16_000
 FRAME = 512
@@ -70,17 +71,8 @@ MANIFEST_NAME = "silero_vad.json"
 
 
 def weights_path(name: str = WEIGHTS_FILE) -> Path:
-    """`silero_vad/data/<name>` of the installed wheel (the package is not imported)."""
-    spec = importlib.util.find_spec("silero_vad")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the Silero VAD port needs the silero-vad package for its weights "
-                                "(pip install 'emoedge[live]')")
-    for location in spec.submodule_search_locations:
-        path = Path(location) / "data" / name
-        if path.is_file():
-            return path
-    raise FileNotFoundError(f"the installed silero-vad package has no data/{name}; "
-                            "reinstall it (pip install --force-reinstall 'silero-vad>=6')")
+    """`silero_vad/data/<name>` of the installed wheel (sdk.vad.wheel_file: the package is not imported)."""
+    return wheel_file(name)
 
 
 def wheel_version() -> str:
@@ -338,9 +330,10 @@ def main(argv=None) -> int:
     parser.add_argument("--tolerance", type=float, default=1e-4, help="max |p - p_onnx| allowed (1e-4)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+
     try:
         export_all(args.out, litert=not args.no_litert, tolerance=args.tolerance)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, VADUnavailableError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"wrote {args.out / MANIFEST_NAME}")

@@ -122,6 +122,7 @@ class ModalityTeachers:
 
     def __init__(self, sources: dict[str, Path], model):
         names = model.spec.modality_names
+        self.num_classes = model.spec.num_classes
         self.models = {}
         for name, path in sources.items():
             if name not in names:
@@ -145,11 +146,9 @@ class ModalityTeachers:
         the other rows zeros (ignored by the loss through `rows`)."""
         *inputs, presence = args
         taught = self.rows(presence)
-        logits = None
+        logits = torch.zeros(len(presence), self.num_classes)
         for index, teacher in self.models.items():
             chosen = torch.nonzero(taught & (presence[:, index] > 0)).flatten()
-            if logits is None:
-                logits = torch.zeros(len(presence), teacher.spec.num_classes)
             if len(chosen):
                 out, _ = teacher(inputs[index][chosen], torch.ones(len(chosen), 1))
                 logits[chosen] = out

@@ -45,17 +45,23 @@ class VADUnavailableError(BackendError):  # an EmoEdgeError (and a RuntimeError)
     """silero-vad or onnxruntime is not installed."""
 
 
-def model_path() -> Path:
-    """The ONNX file inside the installed silero-vad wheel (found without importing the package)."""
+def wheel_file(name: str) -> Path:
+    """`silero_vad/data/<name>` of the installed silero-vad wheel (found without importing the package;
+    also where export.silero reads the weights of its port)."""
     spec = importlib.util.find_spec("silero_vad")
     if spec is None or not spec.submodule_search_locations:
         raise VADUnavailableError("voice activity detection needs the silero-vad package "
                                   "(pip install 'emoedge[live]')")
     for location in spec.submodule_search_locations:
-        path = Path(location) / "data" / MODEL_FILE
+        path = Path(location) / "data" / name
         if path.is_file():
             return path
-    raise VADUnavailableError(f"the installed silero-vad package has no data/{MODEL_FILE}; reinstall it")
+    raise VADUnavailableError(f"the installed silero-vad package has no data/{name}; reinstall it")
+
+
+def model_path() -> Path:
+    """The ONNX file inside the installed silero-vad wheel."""
+    return wheel_file(MODEL_FILE)
 
 
 _SESSION = None

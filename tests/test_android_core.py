@@ -93,12 +93,17 @@ def test_kotlin_core_compiles_and_its_junit_tests_pass(build, tmp_path):
           f"over {len(classes)} classes")
 
 
-def test_the_executorch_layer_compiled_against_the_real_api(build):
+def runtime_bytecode(build, name: str) -> str:
+    """`javap -c -p` of the app's compiled runtime class ai.emoedge.demo.runtime.<name> (it must exist)."""
     classes_dir, _ = build
-    compiled = classes_dir / "ai" / "emoedge" / "demo" / "runtime" / "ExecuTorchRunner.class"
+    compiled = classes_dir / "ai" / "emoedge" / "demo" / "runtime" / f"{name}.class"
     assert compiled.is_file()
-    listing = subprocess.run(["javap", "-c", "-p", "-cp", f"{classes_dir}:{EXECUTORCH_JAR}:{STDLIB}", str(compiled)],
-                             capture_output=True, text=True, timeout=60).stdout
+    return subprocess.run(["javap", "-c", "-p", "-cp", f"{classes_dir}:{EXECUTORCH_JAR}:{STDLIB}", str(compiled)],
+                          capture_output=True, text=True, timeout=60).stdout
+
+
+def test_the_executorch_layer_compiled_against_the_real_api(build):
+    listing = runtime_bytecode(build, "ExecuTorchRunner")
     for call in ("org/pytorch/executorch/Module.load", "org/pytorch/executorch/Module.forward",
                  "org/pytorch/executorch/Module.getMethodMetadata", "org/pytorch/executorch/MethodMetadata.getBackends",
                  "org/pytorch/executorch/Tensor.fromBlob", "org/pytorch/executorch/EValue.from",
@@ -108,9 +113,7 @@ def test_the_executorch_layer_compiled_against_the_real_api(build):
     # The plan (which .pte runs where: XNNPACK, Vulkan; QNN and Core ML refused) is decided before loading,
     # with the runtime's registered backends (a Vulkan .pte on an AAR without Vulkan is refused with the fix).
     assert listing.index("ai/emoedge/core/AcceleratorPlan.decide") < listing.index("org/pytorch/executorch/Module.load")
-    runner = subprocess.run(["javap", "-c", "-p", "-cp", f"{classes_dir}:{EXECUTORCH_JAR}:{STDLIB}",
-                             str(compiled.with_name("ExecuTorchRunner$Companion.class"))],
-                            capture_output=True, text=True, timeout=60).stdout
+    runner = runtime_bytecode(build, "ExecuTorchRunner$Companion")
     assert "org/pytorch/executorch/ExecuTorchRuntime.getRegisteredBackends" in runner
     assert "registeredBackends" in listing
     # loadMethod's status is checked after the call (a failed load is reported at open time, issue 16).
@@ -122,11 +125,7 @@ def test_the_executorch_layer_compiled_against_the_real_api(build):
 def test_the_silero_vad_layer_compiled_against_the_real_api(build):
     """SileroVad (silero_vad.pte through org.pytorch.executorch.Module) checks the .pte's sha256 before loading,
     checks loadMethod's status, and feeds (1, 576) frames and the (2, 1, 128) state to forward."""
-    classes_dir, _ = build
-    compiled = classes_dir / "ai" / "emoedge" / "demo" / "runtime" / "SileroVad.class"
-    assert compiled.is_file()
-    listing = subprocess.run(["javap", "-c", "-p", "-cp", f"{classes_dir}:{EXECUTORCH_JAR}:{STDLIB}", str(compiled)],
-                             capture_output=True, text=True, timeout=60).stdout
+    listing = runtime_bytecode(build, "SileroVad")
     for call in ("org/pytorch/executorch/Module.load", "org/pytorch/executorch/Module.loadMethod",
                  "org/pytorch/executorch/Module.forward", "org/pytorch/executorch/Tensor.fromBlob",
                  "org/pytorch/executorch/EValue.from", "ai/emoedge/core/ExecuTorchStatus.check",
