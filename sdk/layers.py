@@ -107,50 +107,57 @@ class BidirectionalRecurrence(nn.Module):
     def input_size(self) -> int:
         return self.input_weight[self.gates[0]].shape[1]
 
-    def project_inputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The input contribution of every gate at every step: one matmul per gate.
-
-        Returns gate -> (T, B, 2H), time-major so that one step is a plain slice.
-        """
+    def project_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """W_ig x + b_ig of every step and gate: one matmul per gate, with the parameter as
+        its weight (a weight computed in the graph, e.g. a cat of the gates, is not constant
+        to XNNPACK and the matmul falls out of the delegate), then regrouped once per
+        direction: (T, B, GH) forward and backward, gate k in columns [kH, (k+1)H)."""
         time_major = x.transpose(0, 1)
-        return {g: nn.functional.linear(time_major, self.input_weight[g], self.input_bias[g]) for g in self.gates}
+        h = self.hidden_per_direction
+        projected = [nn.functional.linear(time_major, self.input_weight[g], self.input_bias[g]) for g in self.gates]
+        forward = torch.cat([p[..., :h] for p in projected], dim=-1)
+        backward = torch.cat([p[..., h:] for p in projected], dim=-1)
+        return forward, backward
 
-    def transposed_recurrent_weights(self) -> dict[str, torch.Tensor]:
-        """W_hg^T per gate, computed once per forward: inside the unrolled loop the
-        transpose would be constant-folded into one weight copy per time step by the
-        exporters (seen: 54 copies instead of 9 in a MOSI-sized ONNX file)."""
-        return {g: self.recurrent_weight[g].transpose(1, 2) for g in self.gates}
+    def fused_recurrent_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """[W_hg^T for every gate] side by side, (2, H, GH), and the biases, (2, 1, GH).
 
-    def recurrent(self, gate: str, h: torch.Tensor | None, weights_t: dict[str, torch.Tensor]) -> torch.Tensor:
-        """W_hg h + b_hg for both directions at once: (2, B, H) -> (2, B, H); h = None is h = 0."""
-        if h is None:
-            return self.recurrent_bias[gate]
-        return torch.baddbmm(self.recurrent_bias[gate], h, weights_t[gate])
+        Computed once per forward: inside the unrolled loop the transpose would be
+        constant-folded into one weight copy per time step by the exporters (seen: 54
+        copies instead of 9 in a MOSI-sized ONNX file)."""
+        weights = torch.cat([self.recurrent_weight[g].transpose(1, 2) for g in self.gates], dim=2)
+        biases = torch.cat([self.recurrent_bias[g] for g in self.gates], dim=2)
+        return weights, biases
 
-    def step(self, inputs: dict[str, torch.Tensor], state: tuple[torch.Tensor, ...] | None,
-             weights_t: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    def step(self, inputs: torch.Tensor, recurrent: torch.Tensor, state: tuple[torch.Tensor, ...] | None
+             ) -> tuple[torch.Tensor, ...]:
+        """One step of both directions. `inputs` = W_ig x + b_ig and `recurrent` = W_hg h + b_hg
+        for every gate g side by side, (2, B, GH), gate k in columns [kH, (k+1)H)."""
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, F) -> (B, T, 2H).
 
-        Written with static slices, views, cat and bmm only (no select, flip or
-        zeros), so the whole unrolled recurrence stays inside one XNNPACK partition.
-        At step i the forward direction reads time i and the backward one time T-1-i.
+        The input of all steps is projected before the loop; each step is then one
+        `baddbmm` for the recurrent part of all gates of both directions. Written with
+        static slices, views, cat and bmm only (no select, flip or zeros), so the whole
+        unrolled recurrence stays inside one XNNPACK partition. At step i the forward
+        direction reads time i and the backward one time T-1-i.
         """
-        projected = self.project_inputs(x)
-        weights_t = self.transposed_recurrent_weights()
+        forward_in, backward_in = self.project_inputs(x)
+        recurrent_weight, recurrent_bias = self.fused_recurrent_weights()
         t = x.shape[1]
         h = self.hidden_per_direction
         state = None
         forward_out, backward_out = [], []
         for i in range(t):
             j = t - 1 - i
-            inputs = {
-                g: torch.cat([p[i : i + 1, :, :h], p[j : j + 1, :, h:]], dim=0)
-                for g, p in projected.items()
-            }
-            state = self.step(inputs, state, weights_t)
+            inputs = torch.cat([forward_in[i : i + 1], backward_in[j : j + 1]], dim=0)
+            if state is None:  # h = 0: the recurrent part is its bias
+                recurrent = recurrent_bias
+            else:
+                recurrent = torch.baddbmm(recurrent_bias, state[0], recurrent_weight)
+            state = self.step(inputs, recurrent, state)
             forward_out.append(state[0][0:1])
             backward_out.append(state[0][1:2])
         backward_out.reverse()
@@ -165,19 +172,19 @@ class BiGRU(BidirectionalRecurrence):
     r = sigma(W_ir x + b_ir + W_hr h + b_hr)
     z = sigma(W_iz x + b_iz + W_hz h + b_hz)
     n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
-    h' = (1 - z) * n + z * h
+    h' = (1 - z) * n + z * h  =  n + z * (h - n)
     """
 
     gates = ("r", "z", "n")
 
-    def step(self, inputs, state, weights_t):
-        h = None if state is None else state[0]
-        r = torch.sigmoid(inputs["r"] + self.recurrent("r", h, weights_t))
-        z = torch.sigmoid(inputs["z"] + self.recurrent("z", h, weights_t))
-        n = torch.tanh(inputs["n"] + r * self.recurrent("n", h, weights_t))
-        if h is None:
-            return ((1 - z) * n,)
-        return ((1 - z) * n + z * h,)
+    def step(self, inputs, recurrent, state):
+        h = self.hidden_per_direction
+        rz = torch.sigmoid(inputs[..., : 2 * h] + recurrent[..., : 2 * h])  # r and z in one op
+        r, z = rz[..., :h], rz[..., h:]
+        n = torch.tanh(inputs[..., 2 * h :] + r * recurrent[..., 2 * h :])
+        if state is None:
+            return (n - z * n,)
+        return (n + z * (state[0] - n),)
 
 
 class BiLSTM(BidirectionalRecurrence):
@@ -189,13 +196,14 @@ class BiLSTM(BidirectionalRecurrence):
 
     gates = ("i", "f", "g", "o")
 
-    def step(self, inputs, state, weights_t):
-        h, c = (None, None) if state is None else state
-        i = torch.sigmoid(inputs["i"] + self.recurrent("i", h, weights_t))
-        f = torch.sigmoid(inputs["f"] + self.recurrent("f", h, weights_t))
-        g = torch.tanh(inputs["g"] + self.recurrent("g", h, weights_t))
-        o = torch.sigmoid(inputs["o"] + self.recurrent("o", h, weights_t))
-        c = i * g if c is None else f * c + i * g
+    def step(self, inputs, recurrent, state):
+        h = self.hidden_per_direction
+        pre = inputs + recurrent
+        i = torch.sigmoid(pre[..., :h])
+        f = torch.sigmoid(pre[..., h : 2 * h])
+        g = torch.tanh(pre[..., 2 * h : 3 * h])
+        o = torch.sigmoid(pre[..., 3 * h :])
+        c = i * g if state is None else f * state[1] + i * g
         return (o * torch.tanh(c), c)
 
 

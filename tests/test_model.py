@@ -6,7 +6,7 @@ import torch
 
 from sdk.fusion import FUSION_HEADS
 from sdk.inputs import InputError, prepare_inputs
-from sdk.layers import BiGRU, LayerNorm
+from sdk.layers import BiGRU, BiLSTM, LayerNorm
 from sdk.model import EmotionModel, count_parameters
 from sdk.spec import Components
 from tests.helpers import make_spec
@@ -41,6 +41,34 @@ def test_bigru_matches_torch_gru():
                 ours.recurrent_bias[gate][d, 0] = getattr(ref, "bias_hh_l0" + suffix)[rows]
     x = torch.randn(2, 7, 6)
     torch.testing.assert_close(ours(x), ref(x)[0], atol=1e-6, rtol=1e-5)
+
+
+def test_bilstm_matches_torch_lstm():
+    torch.manual_seed(0)
+    ours, ref = BiLSTM(6, 5), torch.nn.LSTM(6, 5, batch_first=True, bidirectional=True)
+    h = 5
+    with torch.no_grad():
+        for d, suffix in ((0, ""), (1, "_reverse")):
+            for k, gate in enumerate("ifgo"):
+                rows = slice(k * h, (k + 1) * h)
+                ours.input_weight[gate][d * h : (d + 1) * h] = getattr(ref, "weight_ih_l0" + suffix)[rows]
+                ours.input_bias[gate][d * h : (d + 1) * h] = getattr(ref, "bias_ih_l0" + suffix)[rows]
+                ours.recurrent_weight[gate][d] = getattr(ref, "weight_hh_l0" + suffix)[rows]
+                ours.recurrent_bias[gate][d, 0] = getattr(ref, "bias_hh_l0" + suffix)[rows]
+    x = torch.randn(2, 7, 6)
+    torch.testing.assert_close(ours(x), ref(x)[0], atol=1e-6, rtol=1e-5)
+
+
+def test_recurrence_lowers_to_one_xnnpack_partition():
+    """Every op of the unrolled BiGRU, input projection included, stays in one XNNPACK
+    partition: a weight computed in the graph (e.g. a cat of the gates' input weights)
+    makes its matmul fall out of the delegate and run as a slow portable addmm."""
+    pytest.importorskip("executorch")
+    from export.executorch import delegation_report, lower
+
+    rnn = BiGRU(8, 4).eval()
+    report = delegation_report(lower(rnn, (torch.randn(1, 5, 8),)))
+    assert report["non_delegated_ops"] == {} and report["delegated_subgraphs"] == 1, report
 
 
 def test_layer_norm_matches_torch():
