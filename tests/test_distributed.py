@@ -64,6 +64,12 @@ def test_two_processes_match_one(runs):
     state1, state2 = w1["state_dict"], w2["state_dict"]
     assert state1.keys() == state2.keys()
     for name in state1:
+        if name.endswith(".key.bias"):
+            # q . (k + b) shifts every key's score for a query by the same q . b, which softmax
+            # cancels: this bias's gradient is 0 in exact arithmetic and rounding noise here, and
+            # Adam turns noise of any size into steps of about lr (measured: 1.3e-4 apart after
+            # 3 epochs, every other tensor within 1e-5)
+            continue
         torch.testing.assert_close(state2[name], state1[name], atol=1e-4, rtol=1e-4, msg=name)
 
 
