@@ -30,6 +30,7 @@ one, never a mix. A run without `--resume` first removes the rounds of an earlie
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import sys
 import time
@@ -47,7 +48,7 @@ from compress.prune import build_graph, check_prunable, current_widths, node_gro
 from sdk import distributed
 from sdk.atomic import check_output_dir, sha256_file, staged_dir
 from sdk.checkpoint import load_checkpoint, save_checkpoint, write_json
-from sdk.model import EmotionModel
+from sdk.model import EmotionModel, count_parameters
 from sdk.training import SplitTensors, TrainConfig, config_from_dict, evaluate_split, fit
 
 REPORTED_METRICS = ("accuracy", "weighted_f1")
@@ -72,10 +73,14 @@ class PnaoOptions:
     naor_step: float = 0.0  # round r >= 1 masks at k + (r - 1) * naor_step (`round_naor`)
     distill: float = 0.0  # retraining also matches round 0's outputs with this weight (sdk.training.distillation_loss)
 
-    def same_run(self, other: "PnaoOptions") -> bool:
-        """Whether a resumed run may continue `other` (the rounds and the selection rule may change)."""
-        selection = {"rounds": 0, "tolerance": 0.0, "max_params": None}
-        return dataclasses.replace(self, **selection) == dataclasses.replace(other, **selection)
+    def same_run(self, other: "PnaoOptions", pruned: bool = True) -> bool:
+        """Whether a resumed run may continue `other` (the rounds and the selection rule may change).
+        With no pruned round yet (`pruned=False`: only round 0, the sparse base, is done) the pruning
+        options may change too: k, its step, the normalizer, round-to and distillation act from round 1."""
+        free = {"rounds": 0, "tolerance": 0.0, "max_params": None}
+        if not pruned:
+            free.update(naor=0.0, naor_step=0.0, normalizer="none", round_to=1, distill=0.0)
+        return dataclasses.replace(self, **free) == dataclasses.replace(other, **free)
 
 
 def rewind_retrain(model: EmotionModel, data: dict[str, SplitTensors], config: TrainConfig, options: PnaoOptions,
@@ -205,7 +210,7 @@ def run_pnao(
         model, payload = previous
         state = payload["pnao"]
         stored = PnaoOptions(**state["options"])
-        if not options.same_run(stored):
+        if not options.same_run(stored, pruned=len(state["records"]) > 1):
             raise ValueError(f"--resume: {out} was started with {stored}, not {options}; use another --out")
     elif resume and distributed.is_main():
         print(f"--resume: no finished round in {out}/rounds, starting from round 0", file=sys.stderr)
@@ -304,6 +309,20 @@ def load_base(args: argparse.Namespace, out: Path, options: PnaoOptions, progres
     return model, payload, checkpoint_data(model, payload, args.data, val_source=val_from, for_training=True), val_from
 
 
+def sweep_naor(model: EmotionModel, options: PnaoOptions, naors: list[float]) -> list[dict]:
+    """What one pruning step (eqs. 10-11, no retraining) at each k would leave of `model`:
+    parameters and MACs as fractions of the model's, and the widths. Pick k from a sparse
+    round-0 checkpoint (OUT/rounds/round_0.pt) before a long run: with --normalizer mean the
+    importances crowd around 1, and the fraction removed can jump over a few hundredths of k."""
+    params, macs = count_parameters(model), model_size(model)["macs"]
+    rows = []
+    for naor in naors:
+        pruned, info = prune_round(copy.deepcopy(model), dataclasses.replace(options, naor=naor, naor_step=0.0), 1)
+        rows.append({"naor": naor, "threshold": info["threshold"], "params": count_parameters(pruned) / params,
+                     "macs": model_size(pruned)["macs"] / macs, "widths": current_widths(pruned)})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     from sdk.train import add_data_arguments
 
@@ -338,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
                              f"(default: test for {', '.join(VAL_FROM_TEST)}, train otherwise)")
     parser.add_argument("--seed", type=int, help="retraining seed (default: the checkpoint's training seed)")
     parser.add_argument("--resume", action="store_true", help="continue after the last finished round in --out")
+    parser.add_argument("--sweep-naor", metavar="K[,K...]",
+                        help="print what one pruning step at each k would leave of --checkpoint (no training, "
+                             "nothing written), then exit")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
@@ -358,6 +380,8 @@ def _main(args: argparse.Namespace) -> int:
     options = PnaoOptions(args.rounds, args.naor, args.round_to, args.rewind_epochs, args.l1, args.tolerance,
                           args.max_params, normalizer=args.normalizer, naor_step=args.naor_step,
                           distill=args.distill)
+    if args.sweep_naor is not None:
+        return _sweep(args, options)
     out = Path(args.out)
     progress = not args.quiet
     try:
@@ -381,6 +405,28 @@ def _main(args: argparse.Namespace) -> int:
     print(f"best round {result['best_round']} (validation weighted F1{budget}; validation carved from "
           f"{options.val_from}); {result['seconds']:.0f} s")
     print(f"wrote {out}/ (pnao.json, pnao_details.json, rounds.png, weights.png, {result['best_checkpoint']})")
+    return 0
+
+
+def _sweep(args: argparse.Namespace, options: PnaoOptions) -> int:
+    try:
+        naors = [float(k) for k in args.sweep_naor.split(",")]
+    except ValueError:
+        print(f"error: --sweep-naor takes numbers separated by commas, got {args.sweep_naor!r}", file=sys.stderr)
+        return 2
+    if args.checkpoint is None:
+        print("error: --sweep-naor needs --checkpoint (e.g. a PNAO run's rounds/round_0.pt)", file=sys.stderr)
+        return 2
+    try:
+        model, _ = load_checkpoint(args.checkpoint)
+        check_prunable(model)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"| k | threshold | params left | MACs left |  ({args.normalizer} normalizer, round-to {args.round_to})")
+    print("|---:|---:|---:|---:|")
+    for row in sweep_naor(model.eval(), options, naors):
+        print(f"| {row['naor']:g} | {row['threshold']:.3f} | {row['params']:.1%} | {row['macs']:.1%} |")
     return 0
 
 

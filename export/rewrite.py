@@ -1,17 +1,13 @@
 """Numerically equivalent rewrites of the model for quantized export.
 
-The BiGRU's recurrent step is one `baddbmm` over both directions; int8 quantizers
-(PT2E's XNNPACK quantizer) have no pattern for bmm, so those weights would stay
-fp32. `linear_recurrence(model)` returns a copy whose recurrent step is two
-`linear` calls (one per direction) joined by `cat`: same arithmetic, and every
-weight matrix is now one a quantizer can make int8.
-
-A BiGRU gets a further rewrite (`_gru_forward`): each direction runs on its own
-state with the gates fused, one `linear` (3H x F) for its input projection and one
-(3H x H) for its recurrent product per step, so each step has 2 quantized
-fully-connected nodes instead of 6, and no per-gate slice/cat of the state. Per
-output channel the int8 weights and scales are those of the per-gate matrices;
-the XNNPACK graph is ~1/4 smaller (MOSI int8 .pte: 796 -> 738 KB, 37 -> 34 % of fp32).
+A recurrence's step (sdk.layers) is one `baddbmm` over both directions and all gates;
+int8 quantizers (PT2E's XNNPACK quantizer) have no pattern for bmm, so those weights
+would stay fp32. `linear_recurrence(model)` returns a copy in which each direction of
+every BiGRU / BiLSTM runs on its own state with the gates fused: one `linear` (G*H x F)
+for its input projection and one (G*H x H) for its recurrent product per step, then the
+layer's own `step` (a BiGRU's step is written out in `_gru_forward`, the form its int8
+artifacts were verified with). Same arithmetic, and every weight matrix is one a quantizer
+can make int8 (per output channel, the same int8 weights and scales as the per-gate matrices).
 
 `fold_generated_kernels(model)` (every format): MFDR's Dynamic Frame Convolution
 generates its kernels Φ from a learned map through a small conv block ("MFDR: Multiple-stage Fusion and Dynamically Refined Network for Multimodal Emotion Recognition"
@@ -30,28 +26,6 @@ from torch import nn
 from sdk.layers import BidirectionalRecurrence, BiGRU
 
 
-def _recurrent_as_linear(self, gate: str, h, weights_t=None):
-    if h is None:
-        return self.recurrent_bias[gate]  # (2, 1, H)
-    layers = self.recurrent_per_direction
-    parts = [layers[f"{gate}{d}"](h[d : d + 1]) for d in range(2)]
-    return torch.cat(parts, dim=0)
-
-
-def _per_direction_linears(module: BidirectionalRecurrence) -> nn.ModuleDict:
-    """nn.Linear per gate and direction, holding copies of that direction's recurrent weight and bias."""
-    layers = nn.ModuleDict()
-    h = module.hidden_per_direction
-    for gate in module.gates:
-        for d in range(2):
-            linear = nn.Linear(h, h)
-            with torch.no_grad():
-                linear.weight.copy_(module.recurrent_weight[gate][d])
-                linear.bias.copy_(module.recurrent_bias[gate][d, 0])
-            layers[f"{gate}{d}"] = linear
-    return layers
-
-
 def _fused_gate_linears(module: BidirectionalRecurrence) -> tuple[nn.ModuleDict, nn.ParameterDict]:
     """Per direction d: input{d} (G*H x F) and recurrent{d} (G*H x H), gate rows in `module.gates` order;
     and, apart, a copy of recurrent{d}'s bias alone (the h = 0 step)."""
@@ -68,6 +42,28 @@ def _fused_gate_linears(module: BidirectionalRecurrence) -> tuple[nn.ModuleDict,
         layers[f"input{d}"], layers[f"recurrent{d}"] = inputs, recurrent
         initial[f"{d}"] = nn.Parameter(recurrent.bias.detach().clone())
     return layers, initial
+
+
+def _per_direction_forward(self, x: torch.Tensor) -> torch.Tensor:
+    """The recurrence with per-direction state and fused gates: (B, T, F) -> (B, T, 2H).
+
+    Each direction runs alone: one `linear` for its input projection, one per step for its
+    recurrent product, and the module's own `step` (sdk.layers) on (B, 1, G*H) slices."""
+    t = x.shape[1]
+    layers = self.fused_per_direction
+    outputs = []
+    for d in range(2):
+        projected = layers[f"input{d}"](x)  # (B, T, G*H)
+        recurrent, state = layers[f"recurrent{d}"], None
+        steps: list = [None] * t
+        for i in range(t):
+            k = i if d == 0 else t - 1 - i
+            inputs = projected[:, k : k + 1]
+            product = self.fused_initial_bias[f"{d}"] if state is None else recurrent(state[0])
+            state = self.step(inputs, product, state)
+            steps[k] = state[0]
+        outputs.append(torch.cat(steps, dim=1))
+    return torch.cat(outputs, dim=-1)
 
 
 def _gru_forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -94,15 +90,16 @@ def _gru_forward(self, x: torch.Tensor) -> torch.Tensor:
 
 
 def linear_recurrence(model: nn.Module) -> nn.Module:
+    """A copy whose recurrences run per direction through `linear` layers (see the module docstring)."""
     model = copy.deepcopy(model)
     for module in model.modules():
-        if isinstance(module, BiGRU):
+        if isinstance(module, BidirectionalRecurrence):
             module.fused_per_direction, module.fused_initial_bias = _fused_gate_linears(module)
-            module.register_buffer("fused_one", torch.ones(1), persistent=False)
-            module.forward = types.MethodType(_gru_forward, module)
-        elif isinstance(module, BidirectionalRecurrence):
-            module.recurrent_per_direction = _per_direction_linears(module)
-            module.recurrent = types.MethodType(_recurrent_as_linear, module)
+            if isinstance(module, BiGRU):
+                module.register_buffer("fused_one", torch.ones(1), persistent=False)
+                module.forward = types.MethodType(_gru_forward, module)
+            else:
+                module.forward = types.MethodType(_per_direction_forward, module)
     return model
 
 

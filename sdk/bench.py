@@ -143,16 +143,15 @@ def peak_rss_mb() -> float:
 
 # ------------------------------------------------------------------ parent
 #: The one-thread peak's shapes: name -> builder of (function, its inputs). Square GEMMs, a
-#: tall-skinny GEMM, the log-mel front end's first two-stage-DFT GEMM (sdk.frontend at 16 kHz, 3 s:
-#: 298 frames x 20 rows of 20 samples into 40 outputs), its earlier forms (a block GEMM: 298 frames
-#: x 160 samples into 400 DFT rows; two conv forms: kernel = stride = 80 into 406 rows, and the
-#: framed DFT, kernel 400 stride 160 into 400 rows), a 3x3 and a pointwise 1x1 conv2d.
+#: tall-skinny GEMM, the log-mel front end's block GEMM (sdk.frontend at 16 kHz, 3 s: 298 frames
+#: x 160 samples of a block into 400 DFT rows) and two conv forms of its DFT (kernel = stride = 80
+#: into 406 rows, an earlier form; the framed DFT, kernel 400 stride 160 into 400 rows), a 3x3 and
+#: a pointwise 1x1 conv2d.
 PEAK_SHAPES = {
     "gemm 256": lambda t: (t.mm, (t.randn(256, 256), t.randn(256, 256))),
     "gemm 512": lambda t: (t.mm, (t.randn(512, 512), t.randn(512, 512))),
     "gemm 1024": lambda t: (t.mm, (t.randn(1024, 1024), t.randn(1024, 1024))),
     "gemm 4096x256 @ 256x256": lambda t: (t.mm, (t.randn(4096, 256), t.randn(256, 256))),
-    "gemm 5960x20 @ 20x40 (log-mel two-stage DFT)": lambda t: (t.mm, (t.randn(5960, 20), t.randn(20, 40))),
     "gemm 298x160 @ 160x400 (log-mel block)": lambda t: (t.mm, (t.randn(298, 160), t.randn(160, 400))),
     "conv1d dft chunks 1x48000 -> 406 k80 s80": lambda t: (
         lambda x, w: t.nn.functional.conv1d(x, w, stride=80), (t.randn(1, 1, 48000), t.randn(406, 1, 80))),

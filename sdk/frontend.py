@@ -10,29 +10,27 @@ none of them computes features. The steps, for a window of S samples (spec field
    F = 1 + (S - win) // hop (298 for 3 s); no centre padding (librosa ``center=False``);
 2. a periodic Hann window (``scipy.signal.get_window("hann", win)``, as librosa uses);
 3. the power spectrum |DFT|^2 of every windowed frame, for the win // 2 + 1 bins of a
-   ``win``-point DFT (n_fft = win_length). Frames are cut from blocks of ``hop`` samples
-   (frame f is blocks f, f+1, ...: win // hop whole blocks, then the first win % hop
-   samples of the next), windowed, and transformed by a two-stage DFT (Cooley and Tukey
-   1965) with win = n1 x n2 (20 x 20 at 16 kHz): an n2-point DFT as one matrix product,
-   a twiddle multiply, an n1-point DFT as a second matrix product (`two_stage_dft`).
-   Each product is one XNNPACK fully-connected GEMM (LiteRT FULLY_CONNECTED /
-   BATCH_MATMUL, ONNX MatMul): 298 x (400 x 40 + 20 x 40 x 22) = 10.0 M
-   multiply-accumulates for 3 s at 16 kHz, against 47.7 M for one 400 x 400 basis
-   GEMM (the previous form), with the same numbers to 4e-6 (relative). On this x86 CPU at one thread
-   both forms run in about 1.3 ms in ExecuTorch (XNNPACK, fp32; here the GEMM runs near
-   peak and the extra transposes cost what the MACs save); on a phone core, with a
-   fraction of this CPU's multiply throughput, the MACs are the cost. The constants
-   shrink from 0.74 MB (the whole windowed basis) to 0.12 MB. ``direct=True`` keeps the
-   textbook form (one conv1d with kernel = win, stride = hop) as a reference;
+   ``win``-point DFT (n_fft = win_length), as plain matrix products: the waveform is cut
+   into blocks of ``hop`` samples, so frame f is blocks f, f+1, ... (win // hop whole
+   blocks, then the first win % hop samples of the next), and the spectrum of all frames
+   is  sum_j  blocks[f + j] @ W_j  with W_j the Hann-windowed DFT basis's columns for
+   block j (3 GEMMs of K = 160, 160, 80 at 16 kHz). Each is one XNNPACK fully-connected
+   GEMM (LiteRT FULLY_CONNECTED / BATCH_MATMUL, ONNX MatMul): 298 x 400 x 400 = 47.7 M
+   multiply-accumulates for 3 s at 16 kHz. Measured on this x86 CPU at one thread in
+   ExecuTorch (XNNPACK, fp32), this front end runs in 1.03 ms against 2.33 ms for the
+   earlier chunked form (a 1 -> 406-channel conv1d over 80-sample chunks plus a grouped
+   twiddle conv: 20.7 M MACs, but XNNPACK runs a one-input-channel conv as an indirect
+   GEMM at ~10 GFLOP/s). ``direct=True`` keeps the textbook form (one conv1d with
+   kernel = win, stride = hop) as a reference;
 4. the mel filterbank: one fixed-weight matrix product that also adds the real and
-   imaginary parts and gives the mirrored bins over win / 2 weight 0 (Slaney mel scale
-   and area normalisation, librosa's defaults ``htk=False, norm="slaney"``);
+   imaginary halves (Slaney mel scale and area normalisation, librosa's defaults
+   ``htk=False, norm="slaney"``);
 5. ``log(mel_power + eps)`` with eps = 1e-6 (natural log);
 6. per-band normalisation ``(x - mean) / std`` with the band statistics stored in the
    spec (`ModalitySpec.normalization`, n_mels values, fitted on the training split by
    `sdk.data.fit_normalization`).
 
-Only matmul, slice, cat, reshape, transpose, mul, add, sub and log: ops that ExecuTorch's
+Only matmul, slice, reshape, transpose, mul, add, sub and log: ops that ExecuTorch's
 XNNPACK partitioner delegates, that LiteRT converts and that ONNX has; `torch.stft` is
 not used (it exports to neither ExecuTorch/XNNPACK nor LiteRT).
 
@@ -44,8 +42,8 @@ never selects them (tests/test_frontend.py checks this). Loading a checkpoint ke
 the values built from the spec (stored copies are replaced), so a checkpoint cannot
 carry a front end other than the one its spec describes.
 
-Cost for a 3 s window at 16 kHz: 10.0 M MACs for the spectrum (step 3) and
-298 x 440 x 64 = 8.4 M for the mel filterbank (18.4 M in all; the one-basis GEMM form was 55.3 M).
+Cost for a 3 s window at 16 kHz: 47.7 M MACs for the spectrum (step 3) and
+298 x 400 x 64 = 7.6 M for the mel filterbank.
 """
 from __future__ import annotations
 
@@ -111,39 +109,15 @@ def dft_basis(win_length: int) -> tuple[np.ndarray, np.ndarray]:
     return basis, np.concatenate([np.arange(n_bins), sine_bins])
 
 
-def factor_pair(n: int) -> tuple[int, int]:
-    """(n1, n2) with n1 * n2 = n and n1 <= n2 as close to sqrt(n) as the divisors allow
-    (20 x 20 for a 400-sample window; (1, n) for a prime n: the two-stage DFT then
-    degenerates into one plain DFT matrix, with the same numbers)."""
-    n1 = max(d for d in range(1, int(np.sqrt(n)) + 1) if n % d == 0)
-    return n1, n // n1
+def block_dft(win_length: int, hop_length: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """The Hann-windowed DFT basis of step 3, cut by hop blocks (module docstring).
 
-
-def two_stage_dft(win_length: int) -> dict[str, np.ndarray]:
-    """The constants of step 3's two-stage DFT (Cooley and Tukey 1965) of a win-point frame.
-
-    With win = n1 * n2, sample n = a + n1 b (a < n1, b < n2) and bin k = c + n2 d (c < n2):
-    X[k] = sum_a W_n1^(a d) * W_win^(a c) * (sum_b x[a + n1 b] W_n2^(b c)), W_m = exp(-2 pi i / m).
-
-    Returns: "stage1" (n2, 2 n2): [cos | -sin] of the inner n2-point DFT (over b); "twiddle_re"
-    and "twiddle_im" (n2, n1): W_win^(a c) indexed [c, a]; "stage2" (2 n1, 2 nd): the outer
-    n1-point DFT (over a) as a real matrix, input [Re | Im] over a, output [Re | Im] over
-    the nd = (win // 2) // n2 + 1 values of d that reach bins k <= win / 2; "bin" (n2, nd):
-    the bin k = c + n2 d of each output (bins over win / 2 are mirrors: their mel weight is 0).
+    Returns ([W_0, W_1, ...] with W_j (samples of block j in a frame, R): the basis's
+    columns j * hop .. min((j + 1) * hop, win), transposed; bin_of_row (R,)).
     """
-    n1, n2 = factor_pair(win_length)
-    nd = (win_length // 2) // n2 + 1
-    b, c, a, d = np.arange(n2), np.arange(n2), np.arange(n1), np.arange(nd)
-    inner = 2.0 * np.pi * np.outer(b, c) / n2
-    twiddle = 2.0 * np.pi * np.outer(c, a) / win_length
-    outer = 2.0 * np.pi * np.outer(a, d) / n1
-    cos, sin = np.cos(outer), -np.sin(outer)
-    return {
-        "stage1": np.concatenate([np.cos(inner), -np.sin(inner)], axis=1),
-        "twiddle_re": np.cos(twiddle), "twiddle_im": -np.sin(twiddle),
-        "stage2": np.block([[cos, sin], [-sin, cos]]),
-        "bin": c[:, None] + n2 * d[None, :],
-    }
+    basis, bin_of_row = dft_basis(win_length)
+    parts = [basis[:, start:start + hop_length].T for start in range(0, win_length, hop_length)]
+    return parts, bin_of_row
 
 
 class LogMelFrontEnd(nn.Module):
@@ -169,27 +143,16 @@ class LogMelFrontEnd(nn.Module):
             self._fixed("dft", basis[:, None, :])  # (R, 1, win)
             self._fixed("mel", mel[:, bin_of_row][:, :, None])
         else:
-            self.n1, self.n2 = factor_pair(win)
-            dft = two_stage_dft(win)
-            self._fixed("window", hann_window(win))
-            for name in ("stage1", "twiddle_re", "twiddle_im", "stage2"):
-                self._fixed(name, dft[name])
-            # frame f = blocks f, f + 1, ... of `hop` samples (the last one cut to the window's end);
-            # zeros pad the waveform when the last frame's last block runs past its end
-            self.n_parts = -(-win // hop)
-            self.last_width = win - (self.n_parts - 1) * hop
+            parts, bin_of_row = block_dft(win, hop)
+            self.n_parts = len(parts)
+            for j, part in enumerate(parts):
+                self._fixed(f"dft{j}", part)  # (samples of block j in a frame, R)
+            self.last_width = parts[-1].shape[0]
+            # blocks f .. f + n_parts - 1 feed frame f; zeros pad the window when the last frame's
+            # last block runs past its end (those samples meet no basis column)
             self.n_blocks = self.n_frames + self.n_parts - 1
             self.pad = max(0, self.n_blocks * hop - modality.seq_len)
-            # the spectrum's layout (c, [Re d | Im d]) flattened: the mel weight of each entry's bin
-            bins = dft["bin"]
-            n_bins = win // 2 + 1
-            rows = np.zeros((2 * bins.size, modality.n_mels))
-            for c in range(bins.shape[0]):
-                for part in range(2):
-                    for d, k in enumerate(bins[c]):
-                        if k < n_bins:
-                            rows[(c * 2 + part) * bins.shape[1] + d] = mel[:, k]
-            self._fixed("mel", rows)  # (2 n2 nd, n_mels)
+            self._fixed("mel", mel[:, bin_of_row].T)  # (R, n_mels)
         norm = modality.normalization
         mean = np.asarray(norm.mean, np.float32) if norm.mean else np.zeros(modality.n_mels, np.float32)
         std = np.asarray(norm.std, np.float32) if norm.std else np.ones(modality.n_mels, np.float32)
@@ -221,19 +184,15 @@ class LogMelFrontEnd(nn.Module):
             return nn.functional.conv1d(spectrum * spectrum, self.mel)
         if self.pad:
             pcm = nn.functional.pad(pcm, (0, self.pad))
-        batch, f, hop = pcm.shape[0], self.n_frames, self.hop_length
-        blocks = pcm[:, : self.n_blocks * hop].reshape(batch, self.n_blocks, hop)
-        parts = [blocks[:, j : j + f] for j in range(self.n_parts)]
-        parts[-1] = parts[-1][:, :, : self.last_width]
-        frames = (torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]) * self.window  # (B, F, win)
-        x = frames.reshape(batch, f, self.n2, self.n1).transpose(2, 3)  # (B, F, a, b)
-        y = (x @ self.stage1).transpose(2, 3)  # inner DFT over b: (B, F, [Re c | Im c], a)
-        y_re, y_im = y[:, :, : self.n2], y[:, :, self.n2 :]  # (B, F, c, a)
-        z = torch.cat([y_re * self.twiddle_re - y_im * self.twiddle_im,
-                       y_re * self.twiddle_im + y_im * self.twiddle_re], dim=-1)  # twiddled: (B, F, c, [Re a | Im a])
-        spectrum = z @ self.stage2  # outer DFT over a: (B, F, c, [Re d | Im d])
-        power = (spectrum * spectrum).reshape(batch, f, -1)
-        return (power @ self.mel).transpose(1, 2)
+        blocks = pcm[:, : self.n_blocks * self.hop_length].reshape(pcm.shape[0], self.n_blocks, self.hop_length)
+        f, spectrum = self.n_frames, None
+        for j in range(self.n_parts):  # frame f = blocks f, f + 1, ...: spectrum (B, F, R)
+            block = blocks[:, j : j + f]
+            if j == self.n_parts - 1:
+                block = block[:, :, : self.last_width]
+            term = block @ getattr(self, f"dft{j}")
+            spectrum = term if spectrum is None else spectrum + term
+        return ((spectrum * spectrum) @ self.mel).transpose(1, 2)
 
     def log_mel(self, pcm: torch.Tensor) -> torch.Tensor:
         """(B, S) -> (B, n_mels, F): log(mel power + 1e-6), not normalised."""

@@ -83,6 +83,22 @@ def test_linear_recurrence_rewrite_is_exact(tiny_model):
     torch.testing.assert_close(got[1], expected[1], atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize("layer", ["BiGRU", "BiLSTM"])
+def test_linear_recurrence_leaves_no_bmm_for_the_quantizer(layer):
+    """Both recurrences, rewritten: the same outputs, and no bmm left (a quantizer has no bmm
+    pattern: its weights would stay fp32); the recurrent weights are `linear`s."""
+    import sdk.layers
+
+    torch.manual_seed(0)
+    rnn = getattr(sdk.layers, layer)(6, 5).eval()
+    x = torch.randn(2, 7, 6)
+    rewritten = linear_recurrence(rnn)
+    torch.testing.assert_close(rewritten(x), rnn(x), atol=1e-6, rtol=1e-5)
+    targets = [str(n.target) for n in torch.export.export(rewritten, (x,)).graph.nodes if n.op == "call_function"]
+    assert not [t for t in targets if "bmm" in t]
+    assert sum("linear" in t for t in targets) == 2 + 2 * 6  # per direction: the input projection, then a step each
+
+
 def test_onnx_report_has_the_issue_schema_and_fp32_parity(onnx_run):
     from export.report import write_report
 

@@ -37,9 +37,9 @@ def _modality(**kw) -> ModalitySpec:
     ({"win_length": 512, "hop_length": 128, "seq_len": 16000}, False), ({"win_length": 399}, False),
 ])
 def test_log_mel_matches_librosa(options, direct):
-    """Two-stage DFT (default), textbook framed DFT (direct), other rates, bands and hops: hop
+    """Hop-block GEMMs (default), textbook framed DFT (direct), other rates, bands and hops: hop
     dividing the window or not, hop = window, hop > window (gaps), a window that ends mid-block;
-    windows of 397 (prime: one stage), 399 (19 x 21) and 512 (16 x 32) samples."""
+    odd windows (397, 399 samples: the mel filters sit on the DFT bins' own frequencies) and 512."""
     librosa = pytest.importorskip("librosa")
     m = _modality(**options)
     y = _speechlike(seconds=m.seq_len / m.sample_rate, sr=m.sample_rate)
@@ -96,7 +96,7 @@ def test_fixed_weights_are_buffers_never_parameters_and_never_pruned():
     model = EmotionModel(spec)
     front = model.encoders["audio"].front.frontend
     fixed = {id(b): name for name, b in front.named_buffers()}
-    assert sorted(fixed.values()) == ["inv_std", "mean", "mel", "stage1", "stage2", "twiddle_im", "twiddle_re", "window"] and not list(front.parameters())
+    assert sorted(fixed.values()) == ["dft0", "dft1", "dft2", "inv_std", "mean", "mel"] and not list(front.parameters())
     assert not any(id(p) in fixed for p in model.parameters())  # AdamW, weight decay and PNAO's L1 never see them
     before = {name: b.clone() for name, b in front.named_buffers()}
     graph = build_graph(model)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 
@@ -496,3 +497,34 @@ def test_naor_rises_by_its_step_after_the_first_pruned_round():
     options = PnaoOptions(naor=0.52, naor_step=0.01)
     assert [round(round_naor(options, r), 4) for r in (1, 2, 3)] == [0.52, 0.53, 0.54]
     assert round_naor(PnaoOptions(naor=0.05), 4) == 0.05  # the default: eq. 11's fixed k
+
+
+def test_sweep_naor_reports_what_each_k_would_leave(tmp_path, capsys):
+    """`--sweep-naor` prunes copies of the checkpoint once per k (no training, nothing written):
+    a larger k never leaves more, and k = 0 leaves everything."""
+    from compress.pnao import main
+    from tests.helpers import save_tiny_checkpoint
+
+    checkpoint = save_tiny_checkpoint(tmp_path / "run")
+    assert main(["--checkpoint", str(checkpoint), "--sweep-naor", "0,0.5,0.9", "--round-to", "1",
+                 "--out", str(tmp_path / "never")]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 0")]
+    left = [float(line.split("|")[3].strip().rstrip("%")) for line in lines]
+    assert len(left) == 3 and left[0] == 100.0 and left[0] >= left[1] >= left[2] and left[2] < 100.0
+    assert not (tmp_path / "never").exists()
+    assert main(["--sweep-naor", "0.5", "--out", str(tmp_path / "o")]) == 2
+    assert "needs --checkpoint" in capsys.readouterr().err
+
+
+def test_resume_after_round_0_may_change_the_pruning_options_only():
+    """Round 0 (the sparse base) does not depend on k, its step, the normalizer, round-to or
+    distillation, so a run resumed after it may change them; after a pruned round it may not.
+    Options that shape round 0 (the L1 weight, the rewind epochs) must always match."""
+    from compress.pnao import PnaoOptions
+
+    started = PnaoOptions(naor=0.40, naor_step=0.02, normalizer="mean", distill=0.5)
+    other_k = dataclasses.replace(started, naor=0.33, round_to=4, distill=0.0)
+    assert other_k.same_run(started, pruned=False) and not other_k.same_run(started, pruned=True)
+    other_l1 = dataclasses.replace(started, naor=0.33, l1=1e-4)
+    assert not other_l1.same_run(started, pruned=False)
+    assert not dataclasses.replace(started, rewind_epochs=9).same_run(started, pruned=False)
